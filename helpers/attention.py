@@ -1,0 +1,175 @@
+"""Stages 04-05: softmax, scaled dot-product attention, multi-head attention.
+
+Shapes: n tokens, d_model features, h heads of size d_k = d_model / h, optional batch B
+(any leading dimensions work). Weights follow the paper's ``x @ W`` convention,
+W of shape (d_in, d_out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks_internal import bool_mask, check_last_dim, check_shape, float_array
+
+__all__ = [
+    "softmax",
+    "scaled_dot_product_attention",
+    "split_heads",
+    "merge_heads",
+    "AttentionParams",
+    "init_attention",
+    "multi_head_attention",
+]
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax along ``axis``.
+
+    Subtracting the row maximum first keeps exp() from overflowing (logits of 1e4 are fine).
+    A row that is entirely -inf (every key masked) returns all zeros instead of NaN.
+    """
+    x = float_array(x, "x")
+    row_max = np.max(x, axis=axis, keepdims=True)
+    # An all -inf row has max -inf; shifting by it would give inf - inf = NaN.
+    row_max = np.where(np.isfinite(row_max), row_max, 0)
+    exps = np.exp(x - row_max)
+    totals = np.sum(exps, axis=axis, keepdims=True)
+    return exps / np.where(totals > 0, totals, 1)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    """softmax(q k^T / sqrt(d_k)) v, with an optional boolean mask.
+
+    q: (..., n_q, d_k); k: (..., n_k, d_k); v: (..., n_k, d_v).
+    mask: bool, broadcastable to (..., n_q, n_k); True = the query may attend to that key.
+    Returns: ``(output (..., n_q, d_v), weights (..., n_q, n_k))``. A query whose keys are
+    all masked gets zero weights and a zero output row.
+    """
+    q, k, v = float_array(q, "q"), float_array(k, "k"), float_array(v, "v")
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(
+            f"q, k, v must be at least 2-D (..., n, d); got shapes {q.shape}, {k.shape}, {v.shape}"
+        )
+    d_k = q.shape[-1]
+    check_last_dim(k, d_k, "k", "d_k")
+    if v.shape[-2] != k.shape[-2]:
+        raise ValueError(
+            f"v must have one row per key: expected shape (..., {k.shape[-2]}, d_v), got {v.shape}"
+        )
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d_k).astype(q.dtype)    # (..., n_q, n_k)
+    if mask is not None:
+        mask = bool_mask(mask)
+        expected = scores.shape[-2:]
+        try:
+            np.broadcast_shapes(mask.shape, scores.shape)
+        except ValueError:
+            raise ValueError(
+                f"mask must be broadcastable to (..., n_q, n_k) = {scores.shape}, i.e. end in "
+                f"{expected}; got shape {mask.shape}"
+            ) from None
+        scores = np.where(mask, scores, -np.inf)
+    weights = softmax(scores, axis=-1)
+    return weights @ v, weights
+
+
+def split_heads(x, n_heads: int) -> np.ndarray:
+    """(..., n, d_model) -> (..., h, n, d_k): each head sees its own slice of the features."""
+    x = np.asarray(x)
+    d_model = x.shape[-1]
+    if n_heads < 1 or d_model % n_heads:
+        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+    d_k = d_model // n_heads
+    x = x.reshape(*x.shape[:-1], n_heads, d_k)                             # (..., n, h, d_k)
+    return np.swapaxes(x, -2, -3)                                          # (..., h, n, d_k)
+
+
+def merge_heads(x) -> np.ndarray:
+    """(..., h, n, d_k) -> (..., n, h * d_k): concatenate the heads' outputs feature-wise."""
+    x = np.asarray(x)
+    if x.ndim < 3:
+        raise ValueError(f"merge_heads expects shape (..., h, n, d_k), got shape {x.shape}")
+    x = np.swapaxes(x, -2, -3)                                             # (..., n, h, d_k)
+    return x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
+
+
+@dataclass
+class AttentionParams:
+    """Multi-head self-attention weights, all in the ``x @ W`` convention.
+
+    w_q, w_k, w_v, w_o: (d_model, d_model); b_q, b_k, b_v, b_o: (d_model,).
+    The columns of w_q (and w_k, w_v) are the h heads' projections side by side:
+    head i uses columns i*d_k : (i+1)*d_k.
+    """
+
+    w_q: np.ndarray
+    b_q: np.ndarray
+    w_k: np.ndarray
+    b_k: np.ndarray
+    w_v: np.ndarray
+    b_v: np.ndarray
+    w_o: np.ndarray
+    b_o: np.ndarray
+    n_heads: int
+
+    def __post_init__(self):
+        d_model = np.shape(self.w_q)[0]
+        for name in ("w_q", "w_k", "w_v", "w_o"):
+            setattr(self, name, check_shape(getattr(self, name), (d_model, d_model), name))
+        for name in ("b_q", "b_k", "b_v", "b_o"):
+            setattr(self, name, check_shape(getattr(self, name), (d_model,), name))
+        if self.n_heads < 1 or d_model % self.n_heads:
+            raise ValueError(f"n_heads={self.n_heads} must divide d_model={d_model}")
+
+    @property
+    def d_model(self) -> int:
+        return self.w_q.shape[0]
+
+    @property
+    def d_k(self) -> int:
+        return self.d_model // self.n_heads
+
+
+def _xavier_uniform(rng, fan_in, fan_out, shape, dtype):
+    bound = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def init_attention(rng: np.random.Generator, d_model: int, n_heads: int,
+                   dtype=np.float64) -> AttentionParams:
+    """Random attention weights, initialised as PyTorch's nn.MultiheadAttention does.
+
+    Q, K, V weights are Xavier-uniform over the stacked (d_model, 3 d_model) projection;
+    biases start at zero.
+    """
+    if n_heads < 1 or d_model % n_heads:
+        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+    w_qkv = _xavier_uniform(rng, d_model, 3 * d_model, (d_model, 3 * d_model), dtype)
+    w_q, w_k, w_v = np.split(w_qkv, 3, axis=1)
+    bound = 1.0 / np.sqrt(d_model)   # nn.Linear's default for the output projection
+    w_o = rng.uniform(-bound, bound, size=(d_model, d_model)).astype(dtype)
+    zeros = np.zeros(d_model, dtype=dtype)
+    return AttentionParams(w_q, zeros.copy(), w_k, zeros.copy(), w_v, zeros.copy(), w_o,
+                           zeros.copy(), n_heads)
+
+
+def multi_head_attention(x, params: AttentionParams, mask=None):
+    """Multi-head self-attention: h scaled dot-product attentions in parallel.
+
+    x: (..., n, d_model).
+    mask: bool, broadcastable to (..., h, n, n); True = may attend. (The encoder turns a
+        key-padding mask of shape (..., n) into (..., 1, 1, n) before calling this.)
+    Returns: ``(output (..., n, d_model), weights (..., h, n, n))``.
+    """
+    x = float_array(x, "x")
+    check_last_dim(x, params.d_model, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (..., n, {params.d_model}), got shape {x.shape}")
+    dt = x.dtype
+    q = split_heads(x @ params.w_q.astype(dt, copy=False) + params.b_q.astype(dt, copy=False), params.n_heads)
+    k = split_heads(x @ params.w_k.astype(dt, copy=False) + params.b_k.astype(dt, copy=False), params.n_heads)
+    v = split_heads(x @ params.w_v.astype(dt, copy=False) + params.b_v.astype(dt, copy=False), params.n_heads)
+    heads, weights = scaled_dot_product_attention(q, k, v, mask)          # (..., h, n, d_k)
+    output = merge_heads(heads) @ params.w_o.astype(dt, copy=False) + params.b_o.astype(dt, copy=False)
+    return output, weights

@@ -1,0 +1,189 @@
+"""Stages 08-09: the encoder block and the stack of blocks.
+
+Block (post-LN, the paper and the notes):   x -> LN(x + MHA(x)) -> LN(. + FFN(.))
+Block (pre-LN, most modern models):         x -> x + MHA(LN(x)) -> . + FFN(LN(.))
+Shapes: (..., n, d_model) in, the same shape out. Masks are key-padding masks of shape
+(n,) or (..., n), True = real token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks_internal import bool_mask, check_last_dim, float_array
+from .attention import AttentionParams, init_attention, multi_head_attention
+from .layers import (
+    ACTIVATIONS,
+    FeedForwardParams,
+    LayerNormParams,
+    feed_forward,
+    init_feed_forward,
+    layer_norm,
+)
+
+__all__ = [
+    "AttentionParams",
+    "FeedForwardParams",
+    "LayerNormParams",
+    "EncoderBlockParams",
+    "init_encoder_block",
+    "init_encoder_stack",
+    "encoder_block",
+    "encoder_stack",
+    "key_padding_to_attention_mask",
+    "count_parameters",
+]
+
+
+@dataclass
+class EncoderBlockParams:
+    """Everything one encoder block owns.
+
+    attention: the self-attention sub-layer (carries n_heads).
+    feed_forward: the position-wise feed-forward sub-layer.
+    norm1, norm2: the layer norms of the attention and feed-forward sub-layers.
+    norm_first: False = post-LN (paper, notes, BERT); True = pre-LN (GPT-2 and most modern models).
+    activation: "relu" (paper) or "gelu" (BERT and later).
+    eps: layer-norm epsilon.
+    """
+
+    attention: AttentionParams
+    feed_forward: FeedForwardParams
+    norm1: LayerNormParams
+    norm2: LayerNormParams
+    norm_first: bool = False
+    activation: str = "relu"
+    eps: float = 1e-5
+
+    def __post_init__(self):
+        d_model = self.attention.d_model
+        if self.feed_forward.d_model != d_model:
+            raise ValueError(
+                f"feed_forward expects d_model={self.feed_forward.d_model}, attention has d_model={d_model}"
+            )
+        for name in ("norm1", "norm2"):
+            shape = getattr(self, name).gamma.shape
+            if shape != (d_model,):
+                raise ValueError(f"{name}.gamma must have shape ({d_model},), got shape {shape}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+
+    @property
+    def n_heads(self) -> int:
+        return self.attention.n_heads
+
+    @property
+    def d_model(self) -> int:
+        return self.attention.d_model
+
+    @property
+    def d_ff(self) -> int:
+        return self.feed_forward.d_ff
+
+
+def init_encoder_block(rng: np.random.Generator, d_model: int, n_heads: int, d_ff: int, *,
+                       norm_first: bool = False, activation: str = "relu", eps: float = 1e-5,
+                       dtype=np.float64) -> EncoderBlockParams:
+    """A randomly initialised block (PyTorch's initialisation; gamma = 1, beta = 0)."""
+    return EncoderBlockParams(
+        attention=init_attention(rng, d_model, n_heads, dtype),
+        feed_forward=init_feed_forward(rng, d_model, d_ff, dtype),
+        norm1=LayerNormParams(np.ones(d_model, dtype), np.zeros(d_model, dtype)),
+        norm2=LayerNormParams(np.ones(d_model, dtype), np.zeros(d_model, dtype)),
+        norm_first=norm_first,
+        activation=activation,
+        eps=eps,
+    )
+
+
+def init_encoder_stack(rng: np.random.Generator, n_layers: int, d_model: int, n_heads: int,
+                       d_ff: int, **kwargs) -> list[EncoderBlockParams]:
+    """n_layers blocks of identical structure, each with its own weights (nothing is shared)."""
+    return [init_encoder_block(rng, d_model, n_heads, d_ff, **kwargs) for _ in range(n_layers)]
+
+
+def key_padding_to_attention_mask(mask, x_shape: tuple) -> np.ndarray:
+    """Key-padding mask (n,) or (..., n) -> attention mask (..., 1, 1, n) for multi-head attention.
+
+    The two singleton axes broadcast over heads and query rows: every query may look at every
+    real key, no query may look at padding. Padded query rows are still computed (and ignored
+    by whoever reads the output).
+    """
+    mask = bool_mask(mask)
+    tokens_shape = tuple(x_shape[:-1])
+    if mask.shape != tokens_shape and mask.shape != tokens_shape[-1:]:
+        raise ValueError(
+            f"key-padding mask must have shape {tokens_shape} (or ({tokens_shape[-1]},) for all "
+            f"sequences), got shape {mask.shape}"
+        )
+    return mask[..., None, None, :]
+
+
+def _check_input(x, d_model: int) -> np.ndarray:
+    x = float_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (n, {d_model}) or (B, n, {d_model}), got shape {x.shape}")
+    check_last_dim(x, d_model, "x")
+    return x
+
+
+def encoder_block(x, params: EncoderBlockParams, mask=None, return_attention: bool = False):
+    """One Transformer encoder block.
+
+    x: (..., n, d_model); mask: key-padding mask (n,) or (..., n), True = real token.
+    Returns: output (..., n, d_model), plus the attention weights (..., h, n, n) when
+    ``return_attention`` is True.
+    """
+    x = _check_input(x, params.d_model)
+    attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
+    ln1, ln2 = params.norm1, params.norm2
+
+    def self_attention(h):
+        return multi_head_attention(h, params.attention, attn_mask)
+
+    def ffn(h):
+        return feed_forward(h, params.feed_forward, params.activation)
+
+    if params.norm_first:
+        attended, weights = self_attention(layer_norm(x, ln1.gamma, ln1.beta, params.eps))
+        x = x + attended
+        x = x + ffn(layer_norm(x, ln2.gamma, ln2.beta, params.eps))
+    else:
+        attended, weights = self_attention(x)
+        x = layer_norm(x + attended, ln1.gamma, ln1.beta, params.eps)
+        x = layer_norm(x + ffn(x), ln2.gamma, ln2.beta, params.eps)
+    return (x, weights) if return_attention else x
+
+
+def encoder_stack(x, blocks: list[EncoderBlockParams], mask=None, final_norm: LayerNormParams | None = None,
+                  return_attention: bool = False):
+    """Blocks applied bottom to top, each fed by the output of the one below.
+
+    x: (..., n, d_model), already embedded (embedding happens once, below the bottom block).
+    final_norm: optional layer norm after the last block (pre-LN stacks usually have one;
+        its eps is the last block's).
+    Returns: output (..., n, d_model), plus the attention weights of every block stacked
+    as (n_layers, ..., h, n, n) when ``return_attention`` is True.
+    """
+    if not blocks:
+        raise ValueError("encoder_stack needs at least one block, got 0")
+    all_weights = []
+    for block in blocks:
+        x, weights = encoder_block(x, block, mask, return_attention=True)
+        all_weights.append(weights)
+    if final_norm is not None:
+        x = layer_norm(x, final_norm.gamma, final_norm.beta, blocks[-1].eps)
+    return (x, np.stack(all_weights)) if return_attention else x
+
+
+def count_parameters(params) -> int:
+    """Number of learned numbers in a block, a sub-layer's params, or a list of blocks."""
+    if isinstance(params, (list, tuple)):
+        return sum(count_parameters(p) for p in params)
+    if isinstance(params, np.ndarray):
+        return params.size
+    if hasattr(params, "__dataclass_fields__"):
+        return sum(count_parameters(getattr(params, f)) for f in params.__dataclass_fields__)
+    return 0

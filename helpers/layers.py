@@ -1,0 +1,177 @@
+"""Stages 06-07: layer normalisation, activations, the position-wise feed-forward network.
+
+Shapes: x is (..., n, d_model); the feed-forward hidden layer is (..., n, d_ff).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks_internal import check_last_dim, check_shape, float_array
+
+__all__ = [
+    "layer_norm",
+    "LayerNormParams",
+    "relu",
+    "gelu",
+    "erf",
+    "ACTIVATIONS",
+    "FeedForwardParams",
+    "init_feed_forward",
+    "feed_forward",
+]
+
+
+def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
+    """Normalise each position's feature vector to mean 0, variance 1, then scale and shift.
+
+    x: (..., d_model); gamma, beta: (d_model,). Statistics run over the last axis only, so
+    every token is normalised on its own (batch norm would average over tokens instead).
+    The variance is the biased one (divide by d_model), as in PyTorch. A constant vector has
+    variance 0: eps keeps the division finite and the output is exactly ``beta``.
+    """
+    x = float_array(x, "x")
+    d_model = x.shape[-1]
+    gamma = check_shape(gamma, (d_model,), "gamma").astype(x.dtype, copy=False)
+    beta = check_shape(beta, (d_model,), "beta").astype(x.dtype, copy=False)
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(var + eps).astype(x.dtype, copy=False) * gamma + beta
+
+
+@dataclass
+class LayerNormParams:
+    """Learned scale ``gamma`` and shift ``beta``, both (d_model,)."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+
+    def __post_init__(self):
+        self.gamma = np.asarray(self.gamma)
+        self.beta = check_shape(self.beta, self.gamma.shape, "beta")
+        if self.gamma.ndim != 1:
+            raise ValueError(f"gamma must have shape (d_model,), got shape {self.gamma.shape}")
+
+
+def relu(x) -> np.ndarray:
+    """max(0, x), element-wise; same shape and dtype as x."""
+    x = float_array(x, "x")
+    return np.maximum(x, 0).astype(x.dtype, copy=False)
+
+
+# Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7, i.e. float32's own precision.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf_float32(x: np.ndarray) -> np.ndarray:
+    ax = np.abs(x)
+    t = 1 / (1 + np.float32(_AS_P) * ax)
+    poly = np.float32(_AS_A[4])
+    for a in _AS_A[3::-1]:
+        poly = poly * t + np.float32(a)
+    return np.sign(x) * (1 - poly * t * np.exp(-ax * ax))
+
+
+def _erf_float64(x: np.ndarray) -> np.ndarray:
+    # Two classical expansions, each used where it converges fast; both to ~1e-16.
+    ax = np.abs(x)
+    out = np.empty_like(ax)
+    small = ax < 2.5
+    # |x| < 2.5: erf(x) = 2/sqrt(pi) exp(-x^2) sum_k (2x^2)^k x / (1*3*...*(2k+1)),
+    # a series of positive terms, so no cancellation.
+    xs = ax[small]
+    two_x2 = 2 * xs * xs
+    term = xs.copy()
+    total = xs.copy()
+    for k in range(1, 60):
+        term = term * two_x2 / (2 * k + 1)
+        total = total + term
+    out[small] = 2 / np.sqrt(np.pi) * np.exp(-xs * xs) * total
+    # |x| >= 2.5: erfc by its continued fraction  1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+    xl = ax[~small]
+    frac = xl.copy()
+    for k in range(60, 0, -1):
+        frac = xl + (k / 2) / frac
+    out[~small] = 1 - np.exp(-xl * xl) / (np.sqrt(np.pi) * frac)
+    return np.sign(x) * out
+
+
+def erf(x) -> np.ndarray:
+    """The error function, element-wise, in NumPy alone (NumPy has no erf).
+
+    float64: accurate to about 1e-15 (series below 2.5, continued fraction above).
+    float32: the Abramowitz & Stegun 7.1.26 formula, accurate to 1.5e-7, which is
+    float32's own resolution and several times faster.
+    """
+    x = float_array(x, "x")
+    if x.dtype == np.float32:
+        return _erf_float32(x)
+    return _erf_float64(x.astype(np.float64, copy=False)).astype(x.dtype, copy=False)
+
+
+def gelu(x) -> np.ndarray:
+    """GELU, exact erf form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). Same shape and dtype."""
+    x = float_array(x, "x")
+    return 0.5 * x * (1 + erf(x / np.sqrt(2).astype(x.dtype)))
+
+
+ACTIVATIONS = {"relu": relu, "gelu": gelu}
+
+
+@dataclass
+class FeedForwardParams:
+    """Position-wise feed-forward weights: w_1 (d_model, d_ff), b_1 (d_ff,),
+    w_2 (d_ff, d_model), b_2 (d_model,)."""
+
+    w_1: np.ndarray
+    b_1: np.ndarray
+    w_2: np.ndarray
+    b_2: np.ndarray
+
+    def __post_init__(self):
+        self.w_1 = np.asarray(self.w_1)
+        if self.w_1.ndim != 2:
+            raise ValueError(f"w_1 must have shape (d_model, d_ff), got shape {self.w_1.shape}")
+        d_model, d_ff = self.w_1.shape
+        self.b_1 = check_shape(self.b_1, (d_ff,), "b_1")
+        self.w_2 = check_shape(self.w_2, (d_ff, d_model), "w_2")
+        self.b_2 = check_shape(self.b_2, (d_model,), "b_2")
+
+    @property
+    def d_model(self) -> int:
+        return self.w_1.shape[0]
+
+    @property
+    def d_ff(self) -> int:
+        return self.w_1.shape[1]
+
+
+def init_feed_forward(rng: np.random.Generator, d_model: int, d_ff: int,
+                      dtype=np.float64) -> FeedForwardParams:
+    """Random feed-forward weights, initialised as PyTorch's nn.Linear does (uniform +-1/sqrt(fan_in))."""
+    b1, b2 = 1 / np.sqrt(d_model), 1 / np.sqrt(d_ff)
+    return FeedForwardParams(
+        w_1=rng.uniform(-b1, b1, size=(d_model, d_ff)).astype(dtype),
+        b_1=rng.uniform(-b1, b1, size=d_ff).astype(dtype),
+        w_2=rng.uniform(-b2, b2, size=(d_ff, d_model)).astype(dtype),
+        b_2=rng.uniform(-b2, b2, size=d_model).astype(dtype),
+    )
+
+
+def feed_forward(x, params: FeedForwardParams, activation: str = "relu") -> np.ndarray:
+    """FFN(x) = activation(x W_1 + b_1) W_2 + b_2, applied to every position separately.
+
+    x: (..., n, d_model) -> hidden (..., n, d_ff) -> output (..., n, d_model).
+    One matrix product covers all positions at once; no position sees another.
+    """
+    x = float_array(x, "x")
+    check_last_dim(x, params.d_model, "x")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    dt = x.dtype
+    hidden = ACTIVATIONS[activation](x @ params.w_1.astype(dt, copy=False) + params.b_1.astype(dt, copy=False))
+    return hidden @ params.w_2.astype(dt, copy=False) + params.b_2.astype(dt, copy=False)
