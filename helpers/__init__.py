@@ -8,6 +8,7 @@ Stage -> module:
   08-09 block, stack               helpers.encoder
   PyTorch weights in and out       helpers.interop
   pictures                         helpers.plotting   (imports matplotlib; loaded on first use)
+  PyTorch reference answers        helpers.reference  (safetensors fixtures; no torch needed)
   exercise checks                  helpers.checks
 """
 
@@ -37,7 +38,7 @@ from .tokens import Vocabulary, one_hot, pad_batch
 
 __version__ = "0.1.0"
 
-_LAZY = {"plotting", "pretrained"}
+_LAZY = {"plotting", "pretrained", "reference"}
 
 
 def __getattr__(name):
