@@ -87,12 +87,22 @@ _AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 
 def _erf_float32(x: np.ndarray) -> np.ndarray:
-    ax = np.abs(x)
-    t = 1 / (1 + np.float32(_AS_P) * ax)
-    poly = np.float32(_AS_A[4])
-    for a in _AS_A[3::-1]:
-        poly = poly * t + np.float32(a)
-    return np.sign(x) * (1 - poly * t * np.exp(-ax * ax))
+    # erf(|x|) = 1 - (a1 t + ... + a5 t^5) exp(-x^2), t = 1 / (1 + p |x|). Written in place on two
+    # temporaries: GELU runs this on every hidden unit, so each saved pass counts.
+    t = np.abs(x)
+    t *= np.float32(_AS_P)
+    t += 1
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(_AS_A[4])
+    for a in _AS_A[3::-1]:                   # Horner's rule over the 5 coefficients, not the data
+        poly += np.float32(a)
+        poly *= t
+    np.square(x, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    poly *= t
+    np.subtract(1, poly, out=poly)
+    return np.copysign(poly, x, out=poly)
 
 
 def _erf_float64(x: np.ndarray) -> np.ndarray:
@@ -135,7 +145,11 @@ def erf(x) -> np.ndarray:
 def gelu(x) -> np.ndarray:
     """GELU, exact erf form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). Same shape and dtype."""
     x = float_array(x, "x")
-    return 0.5 * x * (1 + erf(x / np.sqrt(2).astype(x.dtype)))
+    phi = erf(x * np.sqrt(0.5).astype(x.dtype))     # a new array: safe to update in place
+    phi += 1
+    phi *= x
+    phi *= 0.5
+    return phi
 
 
 ACTIVATIONS = {"relu": relu, "gelu": gelu}
