@@ -152,7 +152,9 @@ def draw_encoder_block(highlight=None, shapes: dict | None = None, ax=None, n_la
         ax.add_patch(FancyArrowPatch((0, y0 + height / 2), (0, y1 - height / 2),
                                      arrowstyle="-|>", mutation_scale=12, color="#444444"))
         if key in shapes:
-            ax.text(-0.12, (y0 + y1) / 2, shapes[key], fontsize=8, va="center", ha="right", color="#1f4e99")
+            # White backing: the arrows into and out of the block cross the dashed frame.
+            ax.text(-0.12, (y0 + y1) / 2, shapes[key], fontsize=8, va="center", ha="right", color="#1f4e99",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     # Residual connections: from below each sub-layer around it into its add & norm.
     for tap_y, end_y in ((3.9, 5.2), (5.8, 7.3)):
         x_side = width / 2 + 0.35
