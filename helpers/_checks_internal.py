@@ -19,6 +19,8 @@ def float_array(x, name: str) -> np.ndarray:
 def int_array(ids, name: str) -> np.ndarray:
     """Return ``ids`` as an integer array, or raise ValueError (floats are not silently truncated)."""
     arr = np.asarray(ids)
+    if arr.size == 0 and not isinstance(ids, np.ndarray):
+        arr = arr.astype(np.int64)  # np.asarray([]) is float64, but an empty list of ids is still ids
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
     return arr

@@ -35,7 +35,8 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     row_max = np.max(x, axis=axis, keepdims=True)
     # An all -inf row has max -inf; shifting by it would give inf - inf = NaN.
     row_max = np.where(np.isfinite(row_max), row_max, 0)
-    exps = np.exp(x - row_max, dtype=x.dtype)
+    with np.errstate(over="ignore"):    # x - max <= 0: an overflow is -inf, and exp(-inf) = 0 is right
+        exps = np.exp(x - row_max, dtype=x.dtype)
     totals = np.sum(exps, axis=axis, keepdims=True)
     exps /= np.where(totals > 0, totals, 1)     # in place: exps is our own temporary
     return exps

@@ -37,7 +37,7 @@ def check_close(actual, expected, name: str = "result", atol: float = 1e-6, rtol
         raise AssertionError(
             f"{name} has the right shape {expected.shape} but wrong values: at index {tuple(int(i) for i in where)} "
             f"expected {expected[where]:.6g}, got {actual[where]:.6g} "
-            f"(max abs difference {np.nanmax(diff):.3g}, tolerance {atol:g})"
+            f"(max abs difference {np.max(np.where(np.isnan(diff), np.inf, diff)):.3g}, tolerance {atol:g})"
         )
 
 

@@ -52,7 +52,10 @@ def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
     d_model = x.shape[-1]
     gamma = check_shape(gamma, (d_model,), "gamma").astype(x.dtype, copy=False)
     beta = check_shape(beta, (d_model,), "beta").astype(x.dtype, copy=False)
-    centred = x - x.mean(axis=-1, keepdims=True)
+    # Shift each row by its first entry first (layer norm ignores shifts): a constant row becomes
+    # exactly 0, so its output is exactly beta, even in float32 at large magnitudes.
+    centred = x - x[..., :1]
+    centred -= centred.mean(axis=-1, keepdims=True)
     var = np.mean(np.square(centred), axis=-1, keepdims=True)
     # In place on our own temporary: each step is one pass over (..., d_model), no new arrays.
     centred *= 1 / np.sqrt(var + eps).astype(x.dtype, copy=False)
@@ -97,7 +100,8 @@ def _erf_float32(x: np.ndarray) -> np.ndarray:
     for a in _AS_A[3::-1]:                   # Horner's rule over the 5 coefficients, not the data
         poly += np.float32(a)
         poly *= t
-    np.square(x, out=t)
+    with np.errstate(over="ignore"):         # |x| > 1.8e19: x^2 = inf, exp(-inf) = 0, erf = +-1
+        np.square(x, out=t)
     np.negative(t, out=t)
     np.exp(t, out=t)
     poly *= t
@@ -125,7 +129,8 @@ def _erf_float64(x: np.ndarray) -> np.ndarray:
     frac = xl.copy()
     for k in range(60, 0, -1):
         frac = xl + (k / 2) / frac
-    out[~small] = 1 - np.exp(-xl * xl) / (np.sqrt(np.pi) * frac)
+    with np.errstate(over="ignore"):         # |x| > 1.3e154: x^2 = inf, exp(-inf) = 0, erf = +-1
+        out[~small] = 1 - np.exp(-xl * xl) / (np.sqrt(np.pi) * frac)
     return np.sign(x) * out
 
 
@@ -138,7 +143,7 @@ def erf(x) -> np.ndarray:
     """
     x = float_array(x, "x")
     if x.dtype == np.float32:
-        return _erf_float32(x)
+        return _erf_float32(np.atleast_1d(x)).reshape(x.shape)    # 1-d: its in-place steps need an array
     return _erf_float64(x.astype(np.float64, copy=False)).astype(x.dtype, copy=False)
 
 
@@ -147,8 +152,8 @@ def gelu(x) -> np.ndarray:
     x = float_array(x, "x")
     phi = erf(x * np.sqrt(0.5).astype(x.dtype))     # a new array: safe to update in place
     phi += 1
+    phi *= 0.5                                     # before * x: 2 x would overflow near float max
     phi *= x
-    phi *= 0.5
     return phi
 
 
