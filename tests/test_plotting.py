@@ -1,0 +1,129 @@
+"""helpers.plotting under the Agg backend: what each picture contains, and its input checks."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from helpers import plotting  # noqa: E402
+from helpers.attention import softmax  # noqa: E402
+from helpers.embeddings import sinusoidal_positional_encoding  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def random_weights(rng, *shape):
+    return softmax(rng.normal(size=shape))
+
+
+def test_attention_heatmap_draws_one_image_of_the_weights(rng):
+    w = random_weights(rng, 3, 4)
+    ax = plotting.attention_heatmap(w, query_labels=["a", "b", "c"], key_labels=["w", "x", "y", "z"], title="T")
+    assert isinstance(ax, Axes)
+    assert len(ax.images) == 1
+    np.testing.assert_array_equal(ax.images[0].get_array(), w)
+    assert ax.images[0].get_clim() == (0, 1)                     # weights are probabilities
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["w", "x", "y", "z"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert ax.get_title() == "T"
+    # Small maps are annotated: one number per cell, the weight rounded to 2 places.
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.2f}" for v in w.ravel())
+    assert len(ax.figure.axes) == 2                               # the heatmap and its colorbar
+
+
+def test_attention_heatmap_annotation_and_given_axes(rng):
+    fig, ax = plt.subplots(figsize=(3, 3))
+    square = random_weights(rng, 4, 4)
+    out = plotting.attention_heatmap(square, query_labels=list("abcd"), ax=ax, annotate=False)
+    assert out is ax and not ax.texts
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("abcd")   # keys default to the query labels
+    big = plotting.attention_heatmap(random_weights(rng, 10, 10))
+    assert not big.texts and len(big.images) == 1
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 3)])
+def test_attention_heatmap_rejects_non_2d(shape):
+    with pytest.raises(ValueError, match=rf"weights must have shape \(n_q, n_k\), got shape \({shape[0]},"):
+        plotting.attention_heatmap(np.zeros(shape))
+
+
+def test_attention_grid_has_one_image_per_layer_and_head(rng):
+    w = random_weights(rng, 2, 3, 5, 5)
+    fig = plotting.attention_grid(w, labels=list("abcde"), layer_names=["bottom", "top"], suptitle="S")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 6
+    for i, ax in enumerate(fig.axes):
+        layer, head = divmod(i, 3)
+        assert len(ax.images) == 1
+        np.testing.assert_array_equal(ax.images[0].get_array(), w[layer, head])
+    assert [fig.axes[3 * layer].get_ylabel() for layer in range(2)] == ["bottom", "top"]
+    assert [fig.axes[h].get_title() for h in range(3)] == ["head 0", "head 1", "head 2"]
+    assert [t.get_text() for t in fig.axes[3].get_xticklabels()] == list("abcde")
+    assert fig._suptitle.get_text() == "S"
+
+
+def test_attention_grid_accepts_one_layer_and_rejects_bad_shapes(rng):
+    fig = plotting.attention_grid(random_weights(rng, 4, 3, 3))   # (h, n, n): one layer
+    assert len(fig.axes) == 4 and all(len(ax.images) == 1 for ax in fig.axes)
+    assert fig.axes[0].get_ylabel() == "layer 0"
+    with pytest.raises(ValueError, match=r"weights must have shape \(n_layers, h, n, n\), got shape \(3, 3\)"):
+        plotting.attention_grid(np.zeros((3, 3)))
+
+
+def test_positional_encoding_heatmap(rng):
+    pe = sinusoidal_positional_encoding(20, 16)
+    ax = plotting.positional_encoding_heatmap(pe)
+    assert isinstance(ax, Axes) and len(ax.images) == 1
+    np.testing.assert_array_equal(ax.images[0].get_array(), pe)
+    assert ax.get_title() == "Sinusoidal positional encoding"
+    fig, given = plt.subplots(figsize=(4, 3))
+    assert plotting.positional_encoding_heatmap(pe, ax=given, title="PE") is given and given.get_title() == "PE"
+    with pytest.raises(ValueError, match=r"pe must have shape \(n_positions, d_model\), got shape \(2, 3, 4\)"):
+        plotting.positional_encoding_heatmap(np.zeros((2, 3, 4)))
+
+
+def _labels(ax):
+    return {t.get_text(): t for t in ax.texts}
+
+
+def test_draw_encoder_block_draws_every_stage():
+    ax = plotting.draw_encoder_block(title="Block")
+    assert isinstance(ax, Axes) and ax.get_title() == "Block"
+    labels = _labels(ax)
+    for _, label, _ in plotting.BLOCK_STAGES:
+        assert label in labels
+        assert labels[label].get_fontweight() == "normal"       # nothing highlighted
+    assert len(ax.patches) >= len(plotting.BLOCK_STAGES) + len(plotting.BLOCK_STAGES) - 1  # boxes and arrows
+
+
+@pytest.mark.parametrize("highlight", ["attention", ["add_norm_1", "add_norm_2"]])
+def test_draw_encoder_block_highlights_stages(highlight):
+    ax = plotting.draw_encoder_block(highlight=highlight, shapes={"attention": "(n, d_model)"})
+    wanted = {highlight} if isinstance(highlight, str) else set(highlight)
+    for key, label, _ in plotting.BLOCK_STAGES:
+        texts = [t for t in ax.texts if t.get_text() == label]
+        bold = [t.get_fontweight() == "bold" for t in texts]
+        assert any(bold) == (key in wanted), key
+    assert "(n, d_model)" in _labels(ax)
+
+
+def test_draw_encoder_block_rejects_unknown_stages():
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['decoder'\]; choose from \['tokens', 'one_hot'"):
+        plotting.draw_encoder_block(highlight="decoder")
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['ffn'\]"):
+        plotting.draw_encoder_block(highlight=["attention", "ffn"])
+
+
+def test_draw_encoder_block_on_a_given_axes():
+    fig, ax = plt.subplots(figsize=(4, 5))
+    assert plotting.draw_encoder_block(ax=ax, n_layers_label="6×") is ax
+    assert "6×" in _labels(ax)
