@@ -67,7 +67,7 @@ def ref_block(x, p: EncoderBlockParams, key_mask=None):
 
 
 def ref_batch(x, p, mask=None):
-    outs, ws = zip(*(ref_block(x[b], p, None if mask is None else mask[b]) for b in range(x.shape[0])))
+    outs, ws = zip(*(ref_block(x[b], p, None if mask is None else mask[b]) for b in range(x.shape[0])), strict=True)
     return np.stack(outs), np.stack(ws)
 
 

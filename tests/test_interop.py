@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from helpers.encoder import encoder_block
-from helpers.interop import TORCH_LAYER_KEYS, from_torch_encoder, from_torch_encoder_layer, to_torch_encoder_layer
+from helpers.interop import (
+    TORCH_LAYER_KEYS,
+    from_torch_encoder,
+    from_torch_encoder_layer,
+    to_torch_encoder_layer,
+)
 
 D, H, D_FF = 8, 2, 12
 
@@ -115,7 +120,7 @@ def test_from_torch_encoder_keeps_layer_order(rng):
     sd["norm.weight"] = np.ones(D)                              # a final norm's keys are ignored
     blocks = from_torch_encoder(sd, n_heads=H, norm_first=True)
     assert len(blocks) == 12
-    for block, layer in zip(blocks, layers):
+    for block, layer in zip(blocks, layers, strict=True):
         assert block.norm_first
         np.testing.assert_array_equal(to_torch_encoder_layer(block)["linear1.weight"], layer["linear1.weight"])
     with pytest.raises(ValueError, match="no 'layers.0.\\*' keys"):

@@ -57,7 +57,7 @@ def loop_layer_norm(row, gamma, beta, eps=1e-5):
     d = len(row)
     mean = sum(row) / d
     var = sum((v - mean) ** 2 for v in row) / d          # biased, as PyTorch
-    return [(v - mean) / math.sqrt(var + eps) * g + b for v, g, b in zip(row, gamma, beta)]
+    return [(v - mean) / math.sqrt(var + eps) * g + b for v, g, b in zip(row, gamma, beta, strict=True)]
 
 
 def test_layer_norm_matches_the_formula_row_by_row(rng):
