@@ -251,6 +251,22 @@ def test_encoder_stack_return_attention_shape_single_sequence(rng, make_block):
     assert w.shape == (2, 4, 6, 6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_encoder_stack_leading_dims_and_dtype(rng, make_block, make_mask, dtype):
+    blocks = [make_block(rng, norm_first=nf, activation=act) for nf, act in ((False, "relu"), (True, "gelu"))]
+    x = rng.normal(size=(2, 3, 4, 16)).astype(dtype)
+    mask = make_mask([4, 1, 3, 2, 4, 4], 4).reshape(2, 3, 4)
+    out, w = encoder_stack(x, blocks, mask, return_attention=True)
+    assert out.shape == x.shape and out.dtype == w.dtype == dtype
+    assert w.shape == (2, 2, 3, 4, 4, 4)                        # (n_layers, 2, B, h, n, n)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a in range(2):
+        for b in range(3):
+            single, single_w = encoder_stack(x[a, b], blocks, mask[a, b], return_attention=True)
+            np.testing.assert_allclose(out[a, b], single, rtol=tol, atol=tol)
+            np.testing.assert_allclose(w[:, a, b], single_w, rtol=tol, atol=tol)
+
+
 def test_encoder_stack_rejects_no_blocks(rng):
     with pytest.raises(ValueError, match="at least one block, got 0"):
         encoder_stack(rng.normal(size=(3, 16)), [])

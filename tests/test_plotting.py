@@ -68,7 +68,7 @@ def test_attention_grid_has_one_image_per_layer_and_head(rng):
     assert [fig.axes[3 * layer].get_ylabel() for layer in range(2)] == ["bottom", "top"]
     assert [fig.axes[h].get_title() for h in range(3)] == ["head 0", "head 1", "head 2"]
     assert [t.get_text() for t in fig.axes[3].get_xticklabels()] == list("abcde")
-    assert fig._suptitle.get_text() == "S"
+    assert fig.get_suptitle() == "S"
 
 
 def test_attention_grid_accepts_one_layer_and_rejects_bad_shapes(rng):
