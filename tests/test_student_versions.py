@@ -163,6 +163,11 @@ def test_student_version_fails_only_at_exercises(path):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # what nbval skips in the instructor version, skip here too
+        if cell.cell_type == "code" and (
+            cell.source.lstrip().startswith("# NBVAL_SKIP") or "nbval-skip" in cell.metadata.get("tags", [])
+        ):
+            cell.source = "pass"
     client = NotebookClient(
         nb,
         km=_current_env_kernel_manager(),
@@ -171,7 +176,8 @@ def test_student_version_fails_only_at_exercises(path):
         record_timing=False,
         resources={"metadata": {"path": str(STUDENT)}},
     )
-    client.execute()
+    # Agg: figures are drawn but not rendered to PNG (nbval checks the instructor figures); 2x faster.
+    client.execute(env={**os.environ, "MPLBACKEND": "Agg"})
 
     problems, not_implemented = [], set()
     for index, cell in enumerate(nb.cells):
