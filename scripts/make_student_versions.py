@@ -69,6 +69,10 @@ HEADER = """\
 > [`../{name}`](../{name})."""
 
 
+class GenerationError(RuntimeError):
+    """A student version could not be generated (nbgrader missing, or a notebook breaks its rules)."""
+
+
 def instructor_notebooks(source_dir: Path = SOURCE_DIR) -> list[Path]:
     """Numbered notebooks that hold at least one nbgrader cell, sorted by name."""
     found = []
@@ -115,6 +119,13 @@ def student_version(path: Path) -> str:
 
 def generate(source_dir: Path = SOURCE_DIR, output_dir: Path = STUDENT_DIR) -> dict[str, str]:
     """Write every student version into ``output_dir``; remove stale ones. Returns {file name: status}."""
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError as err:
+        raise GenerationError(
+            f"generating the student versions needs nbgrader ({err}): run `make student`, which installs "
+            'the teacher extra (nbgrader==0.9.6), or `.venv/bin/python -m pip install -e ".[teacher]"`'
+        ) from None
     output_dir.mkdir(parents=True, exist_ok=True)
     status, failures = {}, {}
     wanted = set()
@@ -135,7 +146,7 @@ def generate(source_dir: Path = SOURCE_DIR, output_dir: Path = STUDENT_DIR) -> d
             stale.unlink()
             status[stale.name] = "removed (no instructor notebook with exercises)"
     if failures:
-        raise SystemExit(
+        raise GenerationError(
             "could not generate the student version of:\n"
             + "\n".join(f"  {name}: {msg}" for name, msg in failures.items())
         )
@@ -239,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     guide_old = guide.read_text(encoding="utf-8") if guide and guide.exists() else None
     guide_new = guide_with_table(guide_old, points_table(args.source_dir)) if guide_old else None
 
+    try:
+        return _run(args, guide, guide_old, guide_new)
+    except GenerationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(args, guide: Path | None, guide_old: str | None, guide_new: str | None) -> int:
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             generate(args.source_dir, Path(tmp))

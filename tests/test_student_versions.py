@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -116,8 +117,10 @@ def test_points_table_in_teachers_guide_matches_metadata():
     assert msv.TABLE_BEGIN in guide and msv.TABLE_END in guide, (
         "docs/teachers-guide.md lost its points-table markers"
     )
-    expected = msv.guide_with_table(guide, msv.points_table(NOTEBOOKS))
-    assert guide == expected, "the points table in docs/teachers-guide.md is out of date: run `make student`"
+    table = msv.points_table(NOTEBOOKS)
+    assert guide == msv.guide_with_table(guide, table), (
+        f"the points table in docs/teachers-guide.md is out of date: run `make student`. It should read:\n{table}"
+    )
 
 
 # ----------------------------------------------------------------------------- static student checks
@@ -220,6 +223,16 @@ def _notebook_number(path: Path) -> int:
 LINTED = [
     p for p in INSTRUCTOR_PATHS if 1 <= _notebook_number(p) <= 9 or p in msv.instructor_notebooks(NOTEBOOKS)
 ]
+
+
+def _asserts_without_message(src: str) -> list[int]:
+    """Line numbers of bare ``assert x`` statements (no message) in a code cell."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert) and node.msg is None]
 
 
 def lint_instructor_notebook(path: Path) -> list[str]:
@@ -338,6 +351,10 @@ def lint_instructor_notebook(path: Path) -> list[str]:
                     problems.append(f'{where}: a check cell must end with `passed("Exercise {number}.K")`')
                 elif match and (last["nb"], last["k"]) != (str(number), match["k"]):
                     problems.append(f"{where}: passed(...) names Exercise {last['nb']}.{last['k']}")
+                if not re.search(r"\bcheck_\w+\(", src):
+                    problems.append(f"{where}: a check cell checks through helpers.checks (check_shape, ...)")
+                for line_no in _asserts_without_message(src):
+                    problems.append(f"{where}: the `assert` on line {line_no} has no message for the learner")
                 shown = "".join(
                     o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout"
                 )
@@ -423,6 +440,8 @@ def test_lint_catches_broken_metadata(tmp_path):
         "needs points > 0",
         "must end with `passed(",
         "heading says 3 points",
+        "checks through helpers.checks",
+        "has no message for the learner",
     ):
         assert expected in text, f"lint missed {expected!r}:\n{text}"
 
