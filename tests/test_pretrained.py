@@ -182,3 +182,13 @@ def test_helpers_never_import_the_reference_libraries():
         assert not bad, bad
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_length_batches_bound_padding():
+    rng = np.random.default_rng(0)
+    lengths = [int(n) for n in rng.integers(2, 257, size=300)]
+    batches = pretrained._length_batches(lengths, batch_size=32)
+    assert sorted(int(i) for b in batches for i in b) == list(range(300))      # each sentence once
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) <= 32 and min(lengths[i] for i in b) >= 0.9 * longest   # padding under 10%
