@@ -32,14 +32,22 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     A row that is entirely -inf (every key masked) returns all zeros instead of NaN.
     """
     x = float_array(x, "x")
-    row_max = np.max(x, axis=axis, keepdims=True)
+    return _softmax_in_place(x.copy(), axis)
+
+
+def _softmax_in_place(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    # Overwrites ``scores`` (a temporary its caller owns): a fresh array per step would cost
+    # about as much again as the arithmetic, for the (B, h, n, n) scores of attention.
+    row_max = np.max(scores, axis=axis, keepdims=True)
     # An all -inf row has max -inf; shifting by it would give inf - inf = NaN.
-    row_max = np.where(np.isfinite(row_max), row_max, 0)
+    row_max[~np.isfinite(row_max)] = 0
     with np.errstate(over="ignore"):    # x - max <= 0: an overflow is -inf, and exp(-inf) = 0 is right
-        exps = np.exp(x - row_max, dtype=x.dtype)
-    totals = np.sum(exps, axis=axis, keepdims=True)
-    exps /= np.where(totals > 0, totals, 1)     # in place: exps is our own temporary
-    return exps
+        scores -= row_max
+    np.exp(scores, out=scores)
+    totals = np.sum(scores, axis=axis, keepdims=True)
+    totals[totals == 0] = 1             # all-masked rows: 0 / 1 = 0, not 0 / 0 = NaN
+    scores /= totals
+    return scores
 
 
 def scaled_dot_product_attention(q, k, v, mask=None):
@@ -74,7 +82,7 @@ def scaled_dot_product_attention(q, k, v, mask=None):
                 f"{expected}; got shape {mask.shape}"
             ) from None
         scores = np.where(mask, scores, -np.inf)
-    weights = softmax(scores, axis=-1)
+    weights = _softmax_in_place(scores, axis=-1)     # scores is our own temporary
     return weights @ v, weights
 
 
