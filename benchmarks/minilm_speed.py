@@ -4,8 +4,11 @@ Run from the project folder:   .venv/bin/python -m benchmarks.minilm_speed [--th
 (needs `make reference` for the PyTorch side; ours alone: --only ours). A benchmark, not a test.
 
 Fair play: both get the same sentences (sorted by length and run in batches of 32 -- both
-libraries do that), the same number of threads (NumPy's BLAS through threadpoolctl, PyTorch's
-through torch.set_num_threads) and the CPU only. Each side runs in its own fresh process, the
+libraries do that), the same number of threads and the CPU only. PyTorch gets
+torch.set_num_threads(N). Ours runs N batches at once in N threads, each with a one-thread BLAS
+(``encode(workers=N)``): NumPy's element-wise steps (GELU, softmax, layer norm) use one core per
+call, so this is how our run uses N cores for them; with N > 1 the table also shows ours with
+batches one at a time and an N-thread BLAS ("ours, serial"). Each side runs in its own fresh process, the
 two alternating for R rounds, so that neither inherits the other's thread pools or warm caches.
 Reported per side: sentences/s from the best and the median run (wall clock), sentences/s per
 CPU-second (robust when other programs share the machine), peak RSS of the process (weights
@@ -62,16 +65,17 @@ def _worker(side: str, threads: int, repeats: int, out_path: str) -> None:
     import resource
 
     sentences = benchmark_sentences()
-    if side == "ours":
+    if side.startswith("ours"):
         from threadpoolctl import threadpool_limits
 
         from helpers.pretrained import load_minilm
 
         limiter = threadpool_limits(threads)          # noqa: F841  (kept alive for the whole run)
         model = load_minilm()
+        workers = 1 if side == "ours_serial" else threads
 
         def encode():
-            return model.encode(sentences, batch_size=BATCH_SIZE)
+            return model.encode(sentences, batch_size=BATCH_SIZE, workers=workers)
     else:
         os.environ["HF_HUB_OFFLINE"] = "1"
         import torch
@@ -94,7 +98,7 @@ def _worker(side: str, threads: int, repeats: int, out_path: str) -> None:
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     result = {"walls": walls, "cpus": cpus}
-    if side == "ours":
+    if side.startswith("ours"):
         import tracemalloc
 
         tracemalloc.start()
@@ -139,7 +143,7 @@ def run(threads: int, rounds: int, repeats: int, sides: list[str]) -> dict:
         "threads": threads, "sentences": N_SENTENCES, "batch_size": BATCH_SIZE,
         "runs_per_side": rounds * repeats, "numpy": np.__version__, "results": summary,
     }
-    if len(sides) == 2:
+    if "ours" in summary and "reference" in summary:
         ours, theirs = summary["ours"], summary["reference"]
         out["ratio_best"] = ours["sentences_per_s_best"] / theirs["sentences_per_s_best"]
         out["ratio_median"] = ours["sentences_per_s_median"] / theirs["sentences_per_s_median"]
@@ -154,20 +158,20 @@ def main() -> None:
                         help="threads for both sides (default: all cores)")
     parser.add_argument("--rounds", type=int, default=2, help="fresh processes per side, alternating")
     parser.add_argument("--repeats", type=int, default=3, help="timed encodes per process")
-    parser.add_argument("--only", choices=["ours", "reference"], help="time one side alone")
+    parser.add_argument("--only", choices=["ours", "ours_serial", "reference"], help="time one side alone")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "ours_serial", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.threads, args.repeats, args.out)
         return
-    sides = [args.only] if args.only else ["ours", "reference"]
+    sides = [args.only] if args.only else ["ours", "reference"] + (["ours_serial"] if args.threads > 1 else [])
     result = run(args.threads, args.rounds, args.repeats, sides)
     print(f"all-MiniLM-L6-v2, {N_SENTENCES} sentences, batches of {BATCH_SIZE}; {result['machine']}; "
           f"{args.threads} thread(s) each; {result['runs_per_side']} timed runs per side")
     print(f"{'':>26} {'best sent/s':>12} {'median sent/s':>14} {'sent/CPU-s':>11} {'peak RSS':>9} {'peak NumPy':>11}")
-    names = {"ours": "ours (NumPy)", "reference": "sentence-transformers"}
+    names = {"ours": "ours (NumPy)", "reference": "sentence-transformers", "ours_serial": "ours, serial"}
     for side, r in result["results"].items():
         numpy_peak = f"{r['tracemalloc_peak_mb']:9.0f} MB" if "tracemalloc_peak_mb" in r else f"{'-':>11}"
         print(f"{names[side]:>26} {r['sentences_per_s_best']:12.0f} {r['sentences_per_s_median']:14.0f} "

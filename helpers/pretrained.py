@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -363,26 +364,51 @@ class MiniLM:
         tokens = self.forward(ids, None if mask.all() else mask)
         return l2_normalize(mean_pool(tokens, mask))
 
-    def encode(self, sentences: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, sentences: Sequence[str], batch_size: int = 32, workers: int = 1) -> np.ndarray:
         """Sentences -> (N, d_model) L2-normalised embeddings, in the order given.
 
         Sentences are sorted by token count and run in batches of at most ``batch_size``; a
         batch also ends where sentences get shorter than 90% of its first one, so that under
         10% of the work goes into padding (one 256-token text does not pad 31 short ones).
+
+        workers: run this many batches at once, in threads. NumPy releases Python's lock inside
+            its loops, so the threads use separate cores, also for the element-wise steps
+            (GELU, softmax, layer norm) that NumPy runs on one core. Each thread then gets a
+            one-thread BLAS, through ``threadpoolctl`` if it is installed; without it the
+            threads and BLAS's own threads would fight over the cores, so batches run one by one.
         """
         if isinstance(sentences, str):
             raise ValueError("encode expects a list of sentences; wrap a single one: encode([text])")
         sentences = list(sentences)
         if not all(isinstance(s, str) for s in sentences):
             raise ValueError("every sentence must be a str")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size < 1 or workers < 1:
+            raise ValueError(f"batch_size and workers must be >= 1, got {batch_size} and {workers}")
         out = np.zeros((len(sentences), self.d_model), dtype=self.dtype)
         encoded = [self.tokenizer.encode(s) for s in sentences]
-        for chosen in _length_batches([len(ids) for ids in encoded], batch_size):
+        batches = _length_batches([len(ids) for ids in encoded], batch_size)
+
+        def run(chosen):                                   # each batch writes its own rows of out
             ids, mask = pad_batch([encoded[i] for i in chosen], pad_id=self.tokenizer.pad_id)
             out[chosen] = self.embed_batch(ids, mask)
+
+        limits = _single_threaded_blas() if workers > 1 and len(batches) > 1 else None
+        if limits is None:
+            for chosen in batches:
+                run(chosen)
+        else:
+            with limits, ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, batches))
         return out
+
+
+def _single_threaded_blas():
+    """A context that limits BLAS to one thread (threadpoolctl), or None if that is not installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _length_batches(lengths: Sequence[int], batch_size: int, shortest: float = 0.9) -> list[np.ndarray]:

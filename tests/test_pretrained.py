@@ -192,3 +192,9 @@ def test_length_batches_bound_padding():
     for b in batches:
         longest = max(lengths[i] for i in b)
         assert len(b) <= 32 and min(lengths[i] for i in b) >= 0.9 * longest   # padding under 10%
+
+
+def test_threaded_encode_gives_the_same_embeddings(model):
+    sentences = [f"Sentence number {i} says {'more ' * (i % 7)}things." for i in range(40)]
+    np.testing.assert_array_equal(model.encode(sentences, batch_size=4, workers=2),
+                                  model.encode(sentences, batch_size=4))
