@@ -16,7 +16,7 @@ help:
 	@echo "make reference      also install PyTorch, sentence-transformers, nbgrader (parity tests run live)"
 	@echo "make test-reference reference install, then the tests with live parity required"
 	@echo "make student        regenerate notebooks/student/ with nbgrader (teachers, maintainers)"
-	@echo "make benchmark      time our NumPy encoder against PyTorch (needs make reference)"
+	@echo "make benchmark      time our NumPy encoder against PyTorch and sentence-transformers"
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,7 @@ student: install
 
 benchmark: reference
 	$(BIN)/python -m benchmarks.encoder_speed
+	$(BIN)/python -m benchmarks.minilm_speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

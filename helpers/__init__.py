@@ -9,6 +9,7 @@ Stage -> module:
   PyTorch weights in and out       helpers.interop
   pictures                         helpers.plotting   (imports matplotlib; loaded on first use)
   PyTorch reference answers        helpers.reference  (safetensors fixtures; no torch needed)
+  10 pretrained MiniLM             helpers.pretrained, helpers.wordpiece (loaded on first use)
   exercise checks                  helpers.checks
 """
 
@@ -38,7 +39,7 @@ from .tokens import Vocabulary, one_hot, pad_batch
 
 __version__ = "0.1.0"
 
-_LAZY = {"plotting", "pretrained", "reference"}
+_LAZY = {"plotting", "pretrained", "reference", "wordpiece"}
 
 
 def __getattr__(name):
