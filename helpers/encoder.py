@@ -114,10 +114,8 @@ def key_padding_to_attention_mask(mask, x_shape: tuple) -> np.ndarray:
     mask = bool_mask(mask)
     tokens_shape = tuple(x_shape[:-1])
     if mask.shape != tokens_shape and mask.shape != tokens_shape[-1:]:
-        raise ValueError(
-            f"key-padding mask must have shape {tokens_shape} (or ({tokens_shape[-1]},) for all "
-            f"sequences), got shape {mask.shape}"
-        )
+        shared = "" if len(tokens_shape) == 1 else f" (or ({tokens_shape[-1]},) for all sequences)"
+        raise ValueError(f"key-padding mask must have shape {tokens_shape}{shared}, got shape {mask.shape}")
     return mask[..., None, None, :]
 
 
