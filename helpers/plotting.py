@@ -176,3 +176,11 @@ def draw_encoder_block(highlight=None, shapes: dict | None = None, ax=None, n_la
     if title:
         ax.set_title(title)
     return ax
+
+
+# Alt text for every figure a notebook displays, from its titles (see helpers.alt_text). Outside
+# IPython this does nothing.
+from .alt_text import figure_alt_text, install_display_hook, set_alt_text  # noqa: E402
+
+__all__ += ["figure_alt_text", "set_alt_text"]
+install_display_hook()
