@@ -30,7 +30,7 @@ $(BIN)/activate: pyproject.toml
 install: $(BIN)/activate
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
@@ -57,3 +57,31 @@ benchmark: reference
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The web book (site/): every numbered notebook as a page, from its stored outputs (nothing runs).
+# Sphinx reads a staging copy (_build/site-src) of site/, README.md and the notebooks; `cp -p` keeps
+# the files' times, so a rebuild redoes only the pages whose notebook changed.
+.PHONY: site site-serve test-site
+SITE_DIR := _build/site
+SITE_SRC := _build/site-src
+SITE_PORT ?= 8013
+
+$(BIN)/.site-installed: pyproject.toml $(BIN)/activate
+	$(BIN)/python -m pip install --quiet -e ".[test,site]"
+	touch $@
+
+site: $(BIN)/.site-installed
+	rm -rf $(SITE_SRC) && mkdir -p $(SITE_SRC)/notebooks/student
+	cp -pR site/. README.md $(SITE_SRC)/
+	cp -p $(NOTEBOOKS) $(SITE_SRC)/notebooks/
+	cp -p $(wildcard notebooks/student/[0-9]*.ipynb) $(SITE_SRC)/notebooks/student/
+	$(BIN)/sphinx-build -q -W --keep-going -b html -d _build/site-doctrees $(SITE_SRC) $(SITE_DIR)
+	@echo "web book: $(SITE_DIR)/index.html (open it from disk, or: make site-serve)"
+
+site-serve: site
+	@echo "serving the web book on http://127.0.0.1:$(SITE_PORT)/ (Ctrl-C stops)"
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory $(SITE_DIR) $(SITE_PORT)
+
+# Builds the site, then opens every page (and JupyterLab via `make lab`) in headless Chromium.
+test-site: site
+	SITE_BROWSER_TEST=1 SITE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -p no:xdist tests/test_site_browser.py
