@@ -849,7 +849,8 @@ def render_table() -> str:
     lines = [TABLE_BEGIN, "| Exercise | Mistake | The check says (excerpt) |", "| --- | --- | --- |"]
     for m in sorted(MISTAKES, key=_key):
         message = m.message.replace("|", "\\|")
-        lines.append(f"| {m.exercise} | {m.what} | `{message}` |")
+        quoted = f"`` {message} ``" if "`" in message else f"`{message}`"
+        lines.append(f"| {m.exercise} | {m.what} | {quoted} |")
     lines.append(TABLE_END)
     return "\n".join(lines)
 
