@@ -52,7 +52,9 @@ def attention_heatmap(weights, query_labels=None, key_labels=None, ax=None, titl
 def attention_grid(weights, labels=None, layer_names=None, figsize=None, suptitle=None):
     """Every layer's and head's weights: array (n_layers, h, n, n) -> a grid of heatmaps.
 
-    Rows are layers (bottom block first), columns are heads. Returns the Figure.
+    Rows are layers (bottom block first), columns are heads. With ``labels`` (n token names, n <= 20)
+    every panel of the bottom row names its keys and every panel of the left column its queries. One
+    colour bar (0 to 1) serves every panel. Returns the Figure.
     """
     weights = np.asarray(weights)
     if weights.ndim == 3:
@@ -60,12 +62,17 @@ def attention_grid(weights, labels=None, layer_names=None, figsize=None, suptitl
     if weights.ndim != 4:
         raise ValueError(f"weights must have shape (n_layers, h, n, n), got shape {weights.shape}")
     n_layers, n_heads, n, _ = weights.shape
-    figsize = figsize or (1.6 * n_heads + 1, 1.6 * n_layers + 0.6)
-    fig, axes = plt.subplots(n_layers, n_heads, figsize=figsize, squeeze=False)
+    show_labels = labels is not None and n <= 20
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"labels must name the n = {n} tokens, got {len(labels)}")
+    tick_size = 7 if n <= 10 else 5.5
+    figsize = figsize or (1.6 * n_heads + 1.6 + (0.6 if show_labels else 0), 1.6 * n_layers + 0.8
+                          + (0.6 if show_labels else 0))
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=figsize, squeeze=False, layout="constrained")
     for layer in range(n_layers):
         for head in range(n_heads):
             ax = axes[layer, head]
-            ax.imshow(weights[layer, head], cmap="viridis", vmin=0, vmax=1)
+            image = ax.imshow(weights[layer, head], cmap="viridis", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if layer == 0:
@@ -73,13 +80,13 @@ def attention_grid(weights, labels=None, layer_names=None, figsize=None, suptitl
             if head == 0:
                 name = layer_names[layer] if layer_names else f"layer {layer}"
                 ax.set_ylabel(name, fontsize=9)
-    if labels is not None and n <= 12:
-        ax = axes[-1, 0]
-        ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
-        ax.set_yticks(range(n), labels, fontsize=7)
+                if show_labels:
+                    ax.set_yticks(range(n), labels, fontsize=tick_size)
+            if show_labels and layer == n_layers - 1:
+                ax.set_xticks(range(n), labels, rotation=90, fontsize=tick_size)
+    fig.colorbar(image, ax=axes, fraction=0.025, pad=0.01, label="attention weight")
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 

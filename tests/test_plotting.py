@@ -56,27 +56,44 @@ def test_attention_heatmap_rejects_non_2d(shape):
         plotting.attention_heatmap(np.zeros(shape))
 
 
+def _panels(fig):
+    """The heatmap panels of a grid, without its colour bar."""
+    return [ax for ax in fig.axes if ax.images]
+
+
 def test_attention_grid_has_one_image_per_layer_and_head(rng):
     w = random_weights(rng, 2, 3, 5, 5)
     fig = plotting.attention_grid(w, labels=list("abcde"), layer_names=["bottom", "top"], suptitle="S")
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 6
-    for i, ax in enumerate(fig.axes):
+    panels = _panels(fig)
+    assert len(panels) == 6 and len(fig.axes) == 7                # six heatmaps and one colour bar
+    for i, ax in enumerate(panels):
         layer, head = divmod(i, 3)
         assert len(ax.images) == 1
         np.testing.assert_array_equal(ax.images[0].get_array(), w[layer, head])
-    assert [fig.axes[3 * layer].get_ylabel() for layer in range(2)] == ["bottom", "top"]
-    assert [fig.axes[h].get_title() for h in range(3)] == ["head 0", "head 1", "head 2"]
-    assert [t.get_text() for t in fig.axes[3].get_xticklabels()] == list("abcde")
+        assert ax.images[0].get_clim() == (0, 1)                   # one scale, so one colour bar fits all
+    assert [panels[3 * layer].get_ylabel() for layer in range(2)] == ["bottom", "top"]
+    assert [panels[h].get_title() for h in range(3)] == ["head 0", "head 1", "head 2"]
+    # Keys named under every bottom panel, queries beside every left panel.
+    for ax in panels[3:]:
+        assert [t.get_text() for t in ax.get_xticklabels()] == list("abcde")
+    for ax in (panels[0], panels[3]):
+        assert [t.get_text() for t in ax.get_yticklabels()] == list("abcde")
+    assert not panels[1].get_xticklabels() and not panels[4].get_yticklabels()
     assert fig.get_suptitle() == "S"
+    colour_bar = [ax for ax in fig.axes if not ax.images]
+    assert colour_bar[0].get_ylabel() == "attention weight"
 
 
 def test_attention_grid_accepts_one_layer_and_rejects_bad_shapes(rng):
     fig = plotting.attention_grid(random_weights(rng, 4, 3, 3))   # (h, n, n): one layer
-    assert len(fig.axes) == 4 and all(len(ax.images) == 1 for ax in fig.axes)
-    assert fig.axes[0].get_ylabel() == "layer 0"
+    panels = _panels(fig)
+    assert len(panels) == 4 and all(len(ax.images) == 1 for ax in panels)
+    assert panels[0].get_ylabel() == "layer 0"
     with pytest.raises(ValueError, match=r"weights must have shape \(n_layers, h, n, n\), got shape \(3, 3\)"):
         plotting.attention_grid(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"labels must name the n = 3 tokens, got 2"):
+        plotting.attention_grid(random_weights(rng, 4, 3, 3), labels=["a", "b"])
 
 
 def test_positional_encoding_heatmap(rng):
