@@ -3,6 +3,8 @@
 (a) The committed student versions in notebooks/student/ are exactly what `make student` generates
     (needs nbgrader, the "teacher" extra: skipped without it, a failure under
     ENCODER_REQUIRE_REFERENCE=1), and the points table in the teacher's guide matches the metadata.
+    Every notebook of the series has one (00 included); its lesson cells keep the instructor's
+    outputs, its exercise cells have none, and its header names no link to the solutions.
 (b) Executing a student version fails only where it should: at the exercise stubs, with
     NotImplementedError, and at the check cells that call them. Nothing here imports nbgrader, so
     learners can run it too. One test per notebook.
@@ -100,7 +102,7 @@ def test_student_versions_are_up_to_date(tmp_path):
     differ = sorted(n for n in fresh.keys() & committed.keys() if fresh[n] != committed[n])
     assert not (missing or extra or differ), (
         "notebooks/student/ is out of date: run `make student` and commit it. "
-        f"missing: {missing}, no instructor notebook with exercises: {extra}, different: {differ}"
+        f"missing: {missing}, no instructor notebook: {extra}, different: {differ}"
     )
 
 
@@ -126,21 +128,69 @@ def test_points_table_in_teachers_guide_matches_metadata():
 # ----------------------------------------------------------------------------- static student checks
 
 
+def test_every_notebook_of_the_series_has_a_student_version():
+    assert [p.name for p in STUDENT_PATHS] == [p.name for p in INSTRUCTOR_PATHS], (
+        "notebooks/student/ must hold one student version per notebook of the series (00 included): "
+        "run `make student`"
+    )
+
+
+def _outputs(cell):
+    return [{k: v for k, v in out.items() if k != "execution_count"} for out in cell.get("outputs", [])]
+
+
 @pytest.mark.parametrize("path", STUDENT_PATHS, ids=lambda p: p.name)
-def test_student_version_holds_no_solutions_or_outputs(path):
+def test_student_version_holds_no_solutions_and_keeps_the_lesson_outputs(path):
     nb = nbformat.read(path, as_version=4)
-    instructor = NOTEBOOKS / path.name
-    assert instructor.exists(), f"{path.name} has no instructor notebook {instructor.relative_to(ROOT)}"
+    instructor_path = NOTEBOOKS / path.name
+    assert instructor_path.exists(), f"{path.name} has no instructor notebook {instructor_path.relative_to(ROOT)}"
+    instructor = {cell.get("id"): cell for cell in nbformat.read(instructor_path, as_version=4).cells}
+    header = nb.cells[0]
+    assert header.cell_type == "markdown" and "Student version" in header.source
+    assert "](../" not in header.source and ".ipynb)" not in header.source, (
+        f"{path.name}: the header links to a notebook; it must say where the solutions are without a link"
+    )
+    start = msv.exercises_start(nb)
+    lesson_code = 0
     for index, cell in enumerate(nb.cells):
         where = _describe(path, index, cell)
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
             assert marker not in cell.source, f"{where} still contains {marker!r}"
         if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, f"{where} has outputs"
+            if start is None or index < start:  # a lesson cell: the instructor's outputs, as stored
+                twin = instructor[cell.get("id")]
+                assert _outputs(cell) == _outputs(twin), f"{where}: outputs differ from the instructor's"
+                assert cell.execution_count == twin.execution_count, f"{where}: execution count changed"
+                lesson_code += 1
+            else:
+                assert not cell.outputs and cell.execution_count is None, f"{where} (an exercise cell) has outputs"
             if _nbgrader(cell).get("solution"):
                 assert STUB in cell.source, f"{where} is a solution cell without the `{STUB}` stub"
         elif _nbgrader(cell).get("solution"):
             assert cell.source.strip() == "YOUR ANSWER HERE", f"{where}: a written answer leaked"
+    assert lesson_code, f"{path.name}: no lesson code cell kept its outputs"
+
+
+def test_exercise_outputs_are_cleared_from_the_exercises_heading_on():
+    """clear_exercise_outputs itself, on a small notebook: lesson outputs stay, exercise outputs go."""
+    def executed(source, count):
+        cell = nbformat.v4.new_code_cell(source, execution_count=count)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{count}\n")]
+        return cell
+
+    nb = nbformat.v4.new_notebook(cells=[
+        executed("print(1)", 1),
+        nbformat.v4.new_markdown_cell("## Exercises"),
+        executed("print(2)", 2),
+        executed("print(3)", 3),
+    ])
+    assert msv.exercises_start(nb) == 1
+    msv.clear_exercise_outputs(nb)
+    assert nb.cells[0].outputs and nb.cells[0].execution_count == 1
+    assert all(not c.outputs and c.execution_count is None for c in nb.cells[2:])
+    lesson_only = nbformat.v4.new_notebook(cells=[executed("print(1)", 1)])
+    msv.clear_exercise_outputs(lesson_only)
+    assert msv.exercises_start(lesson_only) is None and lesson_only.cells[0].outputs
 
 
 # ----------------------------------------------------------------------------- (b) student execution
