@@ -480,3 +480,54 @@ def test_backward_shape_errors_name_expected_and_actual(rng, block):
         bw.cross_entropy_forward(x[0], np.zeros(N))
     with pytest.raises(ValueError, match="encoder_stack needs at least one block, got 0"):
         bw.encoder_stack_vjp(x, [], x)
+
+
+def test_every_backward_keeps_float32(rng, block):
+    x = rng.normal(size=(2, N, D)).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    p = _cast(block, np.float32)
+    heads = split_heads(x, H)
+    results = {
+        "relu": bw.relu_backward(g, x), "gelu": bw.gelu_backward(g, x),
+        "softmax": bw.softmax_backward(g, softmax(x)),
+        "layer_norm": bw.layer_norm_backward(g, bw.layer_norm_forward(x, p.norm1.gamma, p.norm1.beta)[1]),
+        "sdpa": bw.scaled_dot_product_attention_backward(
+            split_heads(g, H), bw.scaled_dot_product_attention_forward(heads, heads, heads)[1]),
+        "mha": bw.multi_head_attention_backward(g, bw.multi_head_attention_forward(x, p.attention)[1]),
+        "ffn": bw.feed_forward_backward(g, bw.feed_forward_forward(x, p.feed_forward, "gelu")[1]),
+        "block": bw.encoder_block_vjp(x, p, g, padding([5, 3])),
+        "input": bw.encoder_input_backward(g, np.zeros((2, N), int), 3),
+    }
+    for name, result in results.items():
+        leaves = array_leaves(result if isinstance(result, tuple) else (result,))
+        assert leaves and all(a.dtype == np.float32 for _, a in leaves), name
+
+
+# ====================================================================== vectorised (no Python loops)
+
+
+def backward_call(name, size):
+    """A no-argument forward + backward of ``name`` on inputs of the given (B, n, d_model, h, d_ff) size."""
+    from test_vectorised import inputs
+
+    x, mask, p = inputs(size, norm_first=name.endswith("pre-LN gelu"), activation="gelu" if "gelu" in name else "relu")
+    g = np.ones_like(x)
+    ids = (np.arange(x.shape[0] * x.shape[1]) % 7).reshape(x.shape[:2])
+    targets = np.where(mask, ids % 3, -100)
+    calls = {
+        "encoder_block post-LN relu": lambda: bw.encoder_block_vjp(x, p, g, mask),
+        "encoder_block pre-LN gelu": lambda: bw.encoder_block_vjp(x, p, g, mask),
+        "encoder_stack (2 blocks, final norm)": lambda: bw.encoder_stack_vjp(x, [p, p], g, mask, p.norm1),
+        "embedding/cross-entropy": lambda: (
+            bw.embedding_backward(g, ids, 7),
+            bw.cross_entropy_backward(bw.cross_entropy_forward(x, targets)[1])),
+    }
+    return calls[name]
+
+
+@pytest.mark.parametrize("name", ["encoder_block post-LN relu", "encoder_block pre-LN gelu",
+                                  "encoder_stack (2 blocks, final norm)", "embedding/cross-entropy"])
+def test_backward_has_no_python_loop_over_tokens_heads_or_batch(name):
+    from test_vectorised import LARGE, SMALL, assert_same_calls
+
+    assert_same_calls(backward_call(name, SMALL), backward_call(name, LARGE), name)
