@@ -527,8 +527,10 @@ def cross_entropy_forward(logits, targets, ignore_index: int = -100):
 
     logits: (..., C); targets: int (...), each in [0, C) or equal to ignore_index (padding).
     loss = mean over non-ignored positions of logsumexp(logits) - logits[target]; the log-sum-exp
-    subtracts the row maximum first, so logits of 1e4 are fine. When every target is ignored there
-    is nothing to average: the loss is 0 and its gradient is 0 (PyTorch returns NaN here).
+    subtracts the row maximum first, so logits of 1e4 are fine; a logit of -inf (a class ruled out)
+    has probability 0. When every target is ignored there is nothing to average: the loss is 0 and
+    its gradient is 0 (PyTorch returns NaN here). Ignored positions never affect the loss or get a
+    gradient, whatever their logits. A real target whose logit is -inf has loss inf (its probability is 0).
     Returns ``(loss, cache)``, loss a 0-d array in logits' dtype.
     """
     logits = float_array(logits, "logits")
@@ -542,9 +544,12 @@ def cross_entropy_forward(logits, targets, ignore_index: int = -100):
     if bad.any():
         raise ValueError(f"targets must lie in [0, {n_classes}) or equal ignore_index={ignore_index}, "
                          f"got {targets[bad].ravel()[:5].tolist()}")
-    shifted = logits - logits.max(axis=-1, keepdims=True)
+    row_max = logits.max(axis=-1, keepdims=True)
+    row_max[~np.isfinite(row_max)] = 0      # a row of -inf logits: shifting by -inf would give NaN
+    shifted = logits - row_max
     exp = np.exp(shifted)
     totals = exp.sum(axis=-1, keepdims=True)
+    totals[totals == 0] = 1                 # that row's probabilities are then 0, not 0 / 0
     safe_targets = np.where(valid, targets, 0)[..., None]
     log_p_target = np.take_along_axis(shifted, safe_targets, axis=-1)[..., 0] - np.log(totals[..., 0])
     count = int(valid.sum())
@@ -559,6 +564,6 @@ def cross_entropy_backward(cache, grad_loss=1.0) -> np.ndarray:
     probs, valid, count = cache["probs"], cache["valid"], cache["count"]
     grad = probs.copy()
     np.put_along_axis(grad, cache["targets"], np.take_along_axis(grad, cache["targets"], axis=-1) - 1, axis=-1)
-    grad *= valid[..., None]
+    grad = np.where(valid[..., None], grad, 0).astype(probs.dtype, copy=False)
     grad *= np.asarray(grad_loss, dtype=probs.dtype) / max(count, 1)
     return grad

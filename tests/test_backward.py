@@ -407,6 +407,11 @@ def test_cross_entropy_all_ignored_and_huge_logits(rng):
     assert np.isfinite(grad).all()
     np.testing.assert_allclose(grad, [[0.5, -0.5, 0], [0, 0.25, -0.25]], atol=1e-15)
     assert ce_check(logits[None] * 5, np.array([[0, 3, -100]])) < RTOL
+    ruled_out = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf]])  # row 2: padding, all -inf
+    loss, cache = bw.cross_entropy_forward(ruled_out, np.array([2, -100]))
+    grad = bw.cross_entropy_backward(cache)
+    np.testing.assert_allclose(loss, np.log(1 + np.exp(-1.0)), rtol=1e-15)
+    assert np.isfinite(grad).all() and (grad[1] == 0).all() and grad[0, 1] == 0
 
 
 # ====================================================================== dtypes
