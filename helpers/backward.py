@@ -130,17 +130,25 @@ def relu_backward(grad_y, x) -> np.ndarray:
     return np.where(x > 0, grad_y, 0).astype(x.dtype, copy=False)
 
 
-def gelu_backward(grad_y, x) -> np.ndarray:
-    """VJP of the exact GELU x Phi(x): d/dx = Phi(x) + x phi(x), phi the standard normal density.
-
-    Phi uses helpers.layers.erf, the same erf as the forward. Finite for every finite x: for
-    |x| large, phi(x) underflows to 0 and the derivative is 0 or 1.
-    """
-    x = float_array(x, "x")
-    grad_y = _grad(grad_y, x.shape, x.dtype, "grad_y")
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    # Phi(x) = (1 + erf(x / sqrt 2)) / 2, in the order helpers.layers.gelu computes it (so that
+    # _normal_cdf(x) * x is gelu(x) bit for bit; tests/test_backward.py checks it).
     cdf = erf(x * np.sqrt(0.5).astype(x.dtype))
     cdf += 1
     cdf *= 0.5
+    return cdf
+
+
+def gelu_backward(grad_y, x, cdf=None) -> np.ndarray:
+    """VJP of the exact GELU x Phi(x): d/dx = Phi(x) + x phi(x), phi the standard normal density.
+
+    Phi uses helpers.layers.erf, the same erf as the forward. cdf: Phi(x) if the caller kept it from
+    the forward (feed_forward_forward does: erf is the expensive part). Finite for every finite x:
+    for |x| large, phi(x) underflows to 0 and the derivative is 0 or 1.
+    """
+    x = float_array(x, "x")
+    grad_y = _grad(grad_y, x.shape, x.dtype, "grad_y")
+    cdf = _normal_cdf(x) if cdf is None else np.array(cdf, dtype=x.dtype)     # a copy: updated in place
     with np.errstate(over="ignore"):       # x^2 = inf for huge x: exp(-inf) = 0, the right limit
         density = np.exp(-0.5 * np.square(x))
     density *= (1 / np.sqrt(2 * np.pi)).astype(x.dtype)
@@ -300,8 +308,14 @@ def feed_forward_forward(x, params: FeedForwardParams, activation: str = "relu")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     pre, cache_1 = linear_forward(x, params.w_1, params.b_1)                # (..., n, d_ff)
-    out, cache_2 = linear_forward(ACTIVATIONS[activation](pre), params.w_2, params.b_2)
-    return out, {"linear_1": cache_1, "linear_2": cache_2, "pre": pre, "activation": activation}
+    cdf = None
+    if activation == "gelu":
+        cdf = _normal_cdf(pre)               # gelu(pre) = Phi(pre) pre, and the backward needs Phi again
+        hidden = cdf * pre
+    else:
+        hidden = ACTIVATIONS[activation](pre)
+    out, cache_2 = linear_forward(hidden, params.w_2, params.b_2)
+    return out, {"linear_1": cache_1, "linear_2": cache_2, "pre": pre, "cdf": cdf, "activation": activation}
 
 
 def feed_forward_backward(grad, cache):
@@ -310,8 +324,11 @@ def feed_forward_backward(grad, cache):
     Returns ``(grad_x (..., n, d_model), FeedForwardParams of gradients)``.
     """
     grad_hidden, grad_w_2, grad_b_2 = linear_backward(grad, cache["linear_2"])
-    act_backward = relu_backward if cache["activation"] == "relu" else gelu_backward
-    grad_x, grad_w_1, grad_b_1 = linear_backward(act_backward(grad_hidden, cache["pre"]), cache["linear_1"])
+    if cache["activation"] == "gelu":
+        grad_pre = gelu_backward(grad_hidden, cache["pre"], cache["cdf"])
+    else:
+        grad_pre = relu_backward(grad_hidden, cache["pre"])
+    grad_x, grad_w_1, grad_b_1 = linear_backward(grad_pre, cache["linear_1"])
     return grad_x, FeedForwardParams(grad_w_1, grad_b_1, grad_w_2, grad_b_2)
 
 

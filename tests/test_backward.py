@@ -133,6 +133,14 @@ def test_activation_backward_at_the_edges():
     assert d32.dtype == np.float32 and np.isfinite(d32).all()
 
 
+def test_gelu_from_the_kept_cdf_is_gelu_bit_for_bit(rng):
+    for dtype in (np.float64, np.float32):
+        x = (rng.normal(size=(3, 50)) * 4).astype(dtype)
+        np.testing.assert_array_equal(bw._normal_cdf(x) * x, gelu(x))
+        g = rng.normal(size=x.shape).astype(dtype)
+        np.testing.assert_array_equal(bw.gelu_backward(g, x, bw._normal_cdf(x)), bw.gelu_backward(g, x))
+
+
 @pytest.mark.parametrize("axis", [-1, 0, 1])
 def test_softmax_backward(rng, axis):
     x = rng.normal(size=(3, 4, 5)) * 3
@@ -536,3 +544,22 @@ def test_backward_has_no_python_loop_over_tokens_heads_or_batch(name):
     from test_vectorised import LARGE, SMALL, assert_same_calls
 
     assert_same_calls(backward_call(name, SMALL), backward_call(name, LARGE), name)
+
+
+@pytest.mark.parametrize("lead, mask_shape", [((), (N,)), ((2, 2), (2, 2, N)), ((2, 2), (N,))],
+                         ids=["unbatched", "B1-B2", "B1-B2-shared-mask"])
+def test_encoder_block_vjp_with_any_leading_axes(rng, make_block, lead, mask_shape):
+    p = make_block(rng, D, H, FF, norm_first=True, activation="relu")
+    x, g = rng.normal(size=(*lead, N, D)), rng.normal(size=(*lead, N, D))
+    mask = rng.random(mask_shape) < 0.7
+    mask[..., 0] = True
+    assert check_vjp(lambda x, p: encoder_block(x, p, mask), (x, p), g,
+                     lambda g, x, p: bw.encoder_block_vjp(x, p, g, mask), n_directions=2) < RTOL
+    # Leading axes are independent sequences: the batched gradient is the sum of per-sequence ones.
+    grad_x, grads = bw.encoder_block_vjp(x, p, g, mask)
+    if lead:
+        flat_mask = np.broadcast_to(mask, (*lead, N)).reshape(-1, N)
+        gx_flat, grads_flat = bw.encoder_block_vjp(x.reshape(-1, N, D), p, g.reshape(-1, N, D), flat_mask)
+        np.testing.assert_allclose(grad_x, gx_flat.reshape(grad_x.shape), rtol=1e-13, atol=1e-13)
+        for (name, a), (_, b) in zip(array_leaves(grads), array_leaves(grads_flat), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=name)
