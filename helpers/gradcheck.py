@@ -71,24 +71,27 @@ def numerical_vjp(f, inputs, grad_output, eps: float = 1e-6, n_directions: int |
     """Central-difference estimates of the gradient of L = sum(grad_output * f(*inputs)), in float64.
 
     inputs: a tuple of arguments of f (arrays or parameter dataclasses). Returns one
-    ``(name, directions, estimates)`` per float array inside inputs (order of ``array_leaves``):
-    estimates[j] ~ <dL/d(array), directions[j]>. n_directions=None checks every entry (the
-    directions are the unit vectors e_i, and estimates is the whole gradient); an integer checks
-    that many seeded random Gaussian directions per array instead (2 evaluations each, whatever
-    the array's size: fast for big arrays, and a wrong entry still shows, since every entry
-    contributes to every direction).
+    ``(name, directions, estimates)`` per float array inside inputs (order of ``array_leaves``).
+    n_directions=None checks every entry: directions is None and estimates (size,) is the whole
+    gradient, flattened (``estimates.reshape(array.shape)``). An integer checks that many seeded
+    random Gaussian directions per array instead: directions (n_directions, *array.shape) and
+    estimates[j] ~ <dL/d(array), directions[j]> (2 evaluations each, whatever the array's size:
+    fast for big arrays, and a wrong entry still shows, since every entry enters every direction).
     """
     inputs = _as_float64(tuple(inputs))
     grad_output = np.asarray(grad_output, dtype=np.float64)
     rng = np.random.default_rng(seed)
     results = []
     for leaf_index, (name, leaf) in enumerate(array_leaves(inputs)):
-        if n_directions is None:
-            directions = np.eye(leaf.size).reshape(leaf.size, *leaf.shape)
-        else:
-            directions = rng.normal(size=(n_directions, *leaf.shape))
-        estimates = np.array([_central_difference(f, inputs, grad_output, leaf_index, u, eps)
-                              for u in directions])      # a loop over check directions, 2 calls each
+        directions = None if n_directions is None else rng.normal(size=(n_directions, *leaf.shape))
+        estimates = np.empty(leaf.size if directions is None else n_directions)
+        for j in range(estimates.size):          # a loop over check directions, 2 calls of f each
+            if directions is None:
+                u = np.zeros(leaf.shape)
+                u.flat[j] = 1.0
+            else:
+                u = directions[j]
+            estimates[j] = _central_difference(f, inputs, grad_output, leaf_index, u, eps)
         results.append((name, directions, estimates))
     return results
 
@@ -122,7 +125,7 @@ def gradient_errors(f, inputs, grad_output, vjp, eps: float = 1e-6, n_directions
     grads = tuple(grads)
     if len(grads) != len(inputs):
         raise ValueError(f"vjp returned {len(grads)} gradients for {len(inputs)} inputs")
-    analytic = array_leaves(grads)
+    analytic = [(name, np.asarray(a, np.float64)) for name, a in array_leaves(grads)]
     leaves = array_leaves(inputs)
     if len(analytic) != len(leaves):
         raise ValueError(f"vjp's gradients hold {len(analytic)} arrays, the inputs {len(leaves)}")
@@ -130,7 +133,7 @@ def gradient_errors(f, inputs, grad_output, vjp, eps: float = 1e-6, n_directions
         if a.shape != leaf.shape:
             raise ValueError(f"gradient{name} must have the input's shape {leaf.shape}, got shape {a.shape}")
     numeric = numerical_vjp(f, inputs, grad_output, eps, n_directions, seed)
-    projected = [np.tensordot(u, np.asarray(a, np.float64), axes=a.ndim)
+    projected = [a.reshape(-1) if u is None else np.tensordot(u, a, axes=a.ndim)     # <gradient, u_j>
                  for (_, a), (_, u, _) in zip(analytic, numeric, strict=True)]
     largest = max(max(np.max(np.abs(p), initial=0.0), np.max(np.abs(est), initial=0.0))
                   for p, (_, _, est) in zip(projected, numeric, strict=True))

@@ -15,10 +15,16 @@ import numpy as np
 import pytest
 
 from helpers import backward as bw
-from helpers.attention import merge_heads, multi_head_attention, scaled_dot_product_attention, softmax, split_heads
+from helpers.attention import (
+    merge_heads,
+    multi_head_attention,
+    scaled_dot_product_attention,
+    softmax,
+    split_heads,
+)
 from helpers.embeddings import embed, encoder_input
 from helpers.encoder import encoder_block, encoder_stack
-from helpers.gradcheck import array_leaves, check_vjp, gradient_errors, map_arrays
+from helpers.gradcheck import array_leaves, check_vjp, gradient_errors, map_arrays, numerical_vjp
 from helpers.layers import LayerNormParams, feed_forward, gelu, layer_norm, linear, relu
 
 RTOL = 1e-6          # relative error bound for every finite-difference check (module docstring)
@@ -100,6 +106,19 @@ def test_the_checker_catches_a_wrong_gradient(rng):
     assert check_vjp(linear, (x, w, b), g, transposed, n_directions=3) > 0.1
     with pytest.raises(ValueError, match=r"gradient\[1\] must have the input's shape \(4, 2\), got shape \(2, 4\)"):
         check_vjp(linear, (x, w, b), g, lambda g, x, w, b: (x, w.T, b))
+
+
+def test_numerical_vjp_is_the_gradient(rng):
+    x, w = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    g = rng.normal(size=(3, 2))
+    (name_x, none, grad_x), (name_w, _, grad_w) = numerical_vjp(lambda x, w: x @ w, (x, w), g)
+    assert (name_x, name_w, none) == ("[0]", "[1]", None)
+    # float64 central differences of a bilinear map: exact up to rounding, ~1e-10 (module docstring)
+    np.testing.assert_allclose(grad_x.reshape(x.shape), g @ w.T, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(grad_w.reshape(w.shape), x.T @ g, rtol=0, atol=1e-9)
+    _, directions, estimates = numerical_vjp(lambda x: x @ w, (x,), g, n_directions=4, seed=3)[0]
+    assert directions.shape == (4, 3, 4)
+    np.testing.assert_allclose(estimates, np.tensordot(directions, g @ w.T, axes=2), rtol=1e-8)
 
 
 # ====================================================================== linear, activations, softmax
@@ -378,8 +397,8 @@ def test_encoder_input_backward(rng):
     ids = np.array([[1, 3, 1], [0, 0, 5]])
     g = rng.normal(size=(2, 3, D))
     for scale in (True, False):
-        assert check_vjp(lambda t: encoder_input(ids, t, scale), table, g,
-                         lambda g, t: bw.encoder_input_backward(g, ids, 6, scale)) < RTOL
+        assert check_vjp(lambda t, scale=scale: encoder_input(ids, t, scale), table, g,
+                         lambda g, t, scale=scale: bw.encoder_input_backward(g, ids, 6, scale)) < RTOL
 
 
 def ce_check(logits, targets, ignore_index=-100):
