@@ -170,3 +170,62 @@ def test_regenerating_a_grad_fixture_reproduces_the_committed_file(torch, grad_s
             np.testing.assert_allclose(value, stored, rtol=tol, atol=tol, err_msg=key)
         else:                                                    # seeded inputs and weights: bit for bit
             np.testing.assert_array_equal(value, stored, err_msg=key)
+
+
+# ---------------------------------------------------------------------- the pieces, live (float64, 1e-10)
+
+
+def _autograd(torch, f, *arrays, grad_output):
+    """torch's gradient of sum(grad_output * f(*tensors)) with respect to each array."""
+    tensors = [torch.from_numpy(np.array(a)).requires_grad_(True) for a in arrays]
+    out = f(*tensors)
+    (out * torch.from_numpy(np.asarray(grad_output))).sum().backward()
+    return out.detach().numpy(), [t.grad.numpy() for t in tensors]
+
+
+def test_pieces_match_live_autograd(torch):
+    F = torch.nn.functional
+    rng = np.random.default_rng(31)
+    tol = TOL[np.dtype(np.float64)]
+
+    def close(ours, theirs, what):
+        np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol, err_msg=what)
+
+    x = rng.normal(size=(2, 5, 8)) * 2
+    g = rng.normal(size=x.shape)
+    _, (expected,) = _autograd(torch, F.gelu, x, grad_output=g)
+    close(bw.gelu_backward(g, x), expected, "gelu")
+    _, (expected,) = _autograd(torch, lambda t: torch.softmax(t, -1), x, grad_output=g)
+    close(bw.softmax_backward(g, np.asarray(torch.softmax(torch.from_numpy(x), -1))), expected, "softmax")
+    gamma, beta = rng.normal(size=8), rng.normal(size=8)
+    _, expected = _autograd(torch, lambda t, a, b: F.layer_norm(t, (8,), a, b, 1e-5), x, gamma, beta, grad_output=g)
+    for ours, theirs, what in zip(bw.layer_norm_backward(g, bw.layer_norm_forward(x, gamma, beta)[1]), expected,
+                                  ("x", "gamma", "beta"), strict=True):
+        close(ours, theirs, f"layer_norm grad_{what}")
+
+    q, k, v = (rng.normal(size=(2, 3, 5, 4)) for _ in range(3))
+    mask = padding_mask_for(np.array([5, 2]), 5)[:, None, None, :]
+    g_att = rng.normal(size=q.shape)
+    _, expected = _autograd(torch, lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=torch.from_numpy(mask)),
+                            q, k, v, grad_output=g_att)
+    ours = bw.scaled_dot_product_attention_backward(g_att, bw.scaled_dot_product_attention_forward(q, k, v, mask)[1])
+    for a, b, what in zip(ours, expected, "qkv", strict=True):
+        close(a, b, f"sdpa grad_{what}")
+
+    logits = rng.normal(size=(2, 5, 7)) * 3
+    targets = np.array([[0, 6, 2, -100, -100], [1, 1, 5, 3, -100]])
+    loss, cache = bw.cross_entropy_forward(logits, targets)
+    t_logits = torch.from_numpy(logits).requires_grad_(True)
+    t_loss = F.cross_entropy(t_logits.reshape(-1, 7), torch.from_numpy(targets).reshape(-1), ignore_index=-100)
+    t_loss.backward()
+    close(loss, t_loss.item(), "cross-entropy loss")
+    close(bw.cross_entropy_backward(cache), t_logits.grad.numpy(), "cross-entropy grad_logits")
+
+    table = rng.normal(size=(6, 8))
+    ids = np.array([[1, 3, 1, 1, 0], [5, 3, 0, 1, 1]])                 # repeated ids
+    _, (expected,) = _autograd(torch, lambda t: F.embedding(torch.from_numpy(ids), t), table, grad_output=g)
+    close(bw.embedding_backward(g, ids, 6), expected, "embedding")
+
+
+def padding_mask_for(lengths, n):
+    return np.arange(n)[None, :] < lengths[:, None]
