@@ -1,9 +1,10 @@
 """The hand-written backward pass (helpers.backward) against central finite differences (helpers.gradcheck).
 
 Every VJP is checked in float64 with eps = 1e-6. The bound, relative error <= 1e-6 (RTOL below), is
-four orders of magnitude above the error of the estimate itself (truncation ~eps^2 = 1e-12, rounding
-~1e-16 / eps = 1e-10; see helpers/gradcheck.py) and four below what a real mistake costs (a wrong
-term or a missing path gives 1e-4 to 1: test_the_checker_catches_a_wrong_gradient shows one).
+far above the error of the estimate itself (truncation ~eps^2 = 1e-12, rounding ~1e-16 / eps = 1e-10;
+see helpers/gradcheck.py; correct VJPs here measure 1e-10 to 2e-8) and below what a real mistake
+costs (a wrong term, a missing path or one entry off by 1e-3 gives 1e-4 to 1:
+test_the_checker_catches_a_wrong_gradient shows some).
 Small functions are checked entry by entry; the block and the stack along 3 random directions per
 parameter array (each direction mixes every entry, so a wrong entry still shows). Shapes stay small
 (n <= 5, d_model <= 8) so the file runs in seconds.
