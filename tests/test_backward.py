@@ -122,6 +122,20 @@ def test_numerical_vjp_is_the_gradient(rng):
     np.testing.assert_allclose(estimates, np.tensordot(directions, g @ w.T, axes=2), rtol=1e-8)
 
 
+def test_the_checker_catches_one_entry_off_by_1e_3_in_a_block(rng, make_block):
+    p = make_block(rng, D, H, FF)
+    x, g = rng.normal(size=(2, N, D)), rng.normal(size=(2, N, D))
+
+    def nudged(g, x, p):
+        grad_x, grads = bw.encoder_block_vjp(x, p, g)
+        grads.feed_forward.b_1[3] += 1e-3
+        return grad_x, grads
+
+    errors = gradient_errors(encoder_block, (x, p), g, nudged, n_directions=3)
+    assert errors["[1].feed_forward.b_1"] > 10 * RTOL
+    assert max(v for k, v in errors.items() if k != "[1].feed_forward.b_1") < RTOL
+
+
 # ====================================================================== linear, activations, softmax
 
 
