@@ -90,6 +90,7 @@ student: install
 benchmark: reference
 	$(BIN)/python -m benchmarks.encoder_speed
 	$(BIN)/python -m benchmarks.minilm_speed
+	$(BIN)/python -m benchmarks.training_speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
