@@ -96,8 +96,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
 # The web book (site/): every numbered notebook as a page, from its stored outputs (nothing runs).
-# Sphinx reads a staging copy (_build/site-src) of site/, README.md and the notebooks; `cp -p` keeps
-# the files' times, so a rebuild redoes only the pages whose notebook changed.
+# Sphinx reads a staging copy (_build/site-src) of site/, README.md and the notebooks. Always a full
+# build: an incremental one keeps pages of removed notebooks and stale previous/next links.
 .PHONY: site site-serve test-site
 SITE_DIR := _build/site
 SITE_SRC := _build/site-src
@@ -108,7 +108,7 @@ $(BIN)/.site-installed: pyproject.toml $(INSTALLED)
 	touch $@
 
 site: $(BIN)/.site-installed
-	rm -rf $(SITE_SRC) && mkdir -p $(SITE_SRC)/notebooks/student
+	rm -rf $(SITE_SRC) $(SITE_DIR) _build/site-doctrees && mkdir -p $(SITE_SRC)/notebooks/student
 	cp -pR site/. README.md $(SITE_SRC)/
 	cp -p $(NOTEBOOKS) $(SITE_SRC)/notebooks/
 	cp -p $(wildcard notebooks/student/[0-9]*.ipynb) $(SITE_SRC)/notebooks/student/

@@ -9,12 +9,13 @@ relative to the Sphinx source folder.
   metadata, so this passes ``alt`` on to the ``<img>`` too, and warns (an error under ``-W``, as
   ``make site`` builds) for a notebook image that has none.
 * The landing page: ``{{ series_table }}`` in index.md becomes the README's table of the series with
-  each notebook linked to its page, and ``{{ student_downloads }}`` a download link per student
-  notebook. A numbered notebook missing from the README's table is a warning.
+  each notebook linked to its page (a numbered notebook missing from the README's table gets a row
+  from its heading), and ``{{ student_downloads }}`` a download link per student notebook.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -68,15 +69,27 @@ def student_downloads(notebooks: Path) -> str:
                      for path in sorted((notebooks / "student").glob("[0-9]*.ipynb")))
 
 
+def _notebook_title(path: Path) -> str:
+    """The text of a notebook's '# NN · Title' heading, without 'NN · '."""
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        for line in "".join(cell["source"]).splitlines():
+            if cell["cell_type"] == "markdown" and line.startswith("# "):
+                return line[2:].split("·", 1)[-1].strip()
+    return path.stem
+
+
 def _fill_landing_page(app, docname, source):
     if docname != app.config.root_doc:
         return
     srcdir = Path(app.srcdir)
     notebooks = srcdir / "notebooks"
     table = series_table((srcdir / "README.md").read_text(encoding="utf-8"), notebooks)
+    n_columns = table.splitlines()[0].count("|") - 1
     for path in sorted(notebooks.glob("[0-9]*.ipynb")):
         if f"[{path.stem}](" not in table:
-            logger.warning(f"{path.name} is not in README.md's series table, so not on the landing page's table")
+            # A new notebook whose README row is still missing: list it anyway, titled from its heading.
+            logger.info(f"{path.name} is not in README.md's series table: added from its heading")
+            table += f"\n| [{path.stem}](notebooks/{path.name}) | {_notebook_title(path)} |" + " |" * (n_columns - 2)
     source[0] = (source[0].replace("{{ series_table }}", table)
                  .replace("{{ student_downloads }}", student_downloads(notebooks)))
 
