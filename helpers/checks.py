@@ -1313,8 +1313,8 @@ def check_exercise_12_1(attention_bias_backward) -> None:
         if out.shape == (B, h, n, n) and (B, h) != (1, 1):
             raise AssertionError(f"{name} has shape {out.shape}, one (n, n) gradient per head and sentence: the bias is "
                                  "shared by all of them, so sum over B and h to one (n, n) gradient")
-        if out.shape in ((B, n, n), (h, n, n)) and (B, h, n) != (n, n, n) and B != h:
-            axis = "h (the heads)" if out.shape == (B, n, n) else "B (the batch)"
+        if out.shape in ((B, n, n), (h, n, n)) and B != h:
+            axis = "B (the batch)" if out.shape == (B, n, n) else "h (the heads)"         # the axis still there
             raise AssertionError(f"{name} has shape {out.shape}: it is summed over only one of B and h; sum over "
                                  f"{axis} too")
 
@@ -1460,10 +1460,11 @@ def check_exercise_13_1(SGDMomentum) -> None:
             fresh = {k: v.copy() for k, v in start.items()}
             second = _call(SGDMomentum, fresh, momentum=0.5, label="a second SGDMomentum(...)")
             _call(second.step, {k: v.copy() for k, v in grads_per_step[0].items()}, lr=0.1, label="its first step")
-            _diagnose(np.concatenate([_numeric(fresh[k], f"params['{k}']").ravel() for k in start]),
-                      _momentum_path(start, grads_per_step[:1], 0.1, 0.5)[0],
-                      "a second, new optimiser's first step: its velocity must start at 0 (is the velocity a class "
-                      "attribute, shared by every instance? create it in __init__)", atol=1e-12)
+            moved = np.concatenate([_numeric(fresh[k], f"params['{k}']").ravel() for k in start])
+            if not _close(moved, _momentum_path(start, grads_per_step[:1], 0.1, 0.5)[0], atol=1e-12):
+                raise AssertionError("a second SGDMomentum, created after the first, moves differently on its first step "
+                                     "than the first one did: every optimiser's velocity starts at 0 (u_0 = 0). Is the "
+                                     "velocity a class attribute, shared by every instance? Create it in __init__")
 
 
 def _cosine_schedule(steps, peak, warmup, total, *, kind="right"):

@@ -1072,7 +1072,7 @@ MISTAKES.extend([
             (_momentum_variant("old velocity"),)),
     Mistake("13.1", "sign error (`p += lr * u`)", "the step goes uphill", (_momentum_variant("sign"),)),
     Mistake("13.1", "momentum argument ignored (0.9 hard-coded)", "momentum=0.5 is ignored", (SGDMomentumHardCoded,)),
-    Mistake("13.1", "velocity as a class attribute (shared by instances)", "its velocity must start at 0",
+    Mistake("13.1", "velocity as a class attribute (shared by instances)", "Is the velocity a class attribute",
             (SGDMomentumSharedVelocity,)),
 ])
 
