@@ -2,7 +2,7 @@
 expected and what came back. Each raises AssertionError with that message, or returns quietly.
 
 The building blocks (check_shape, check_close, ...) come first; then one ``check_exercise_N_K`` per
-exercise of notebooks 01-10, which its check cell calls before its hidden tests.
+exercise of notebooks 01-13, which its check cell calls before its hidden tests.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = [
     "check_dtype",
     "check_finite",
     "check_raises",
-    # one check per exercise of notebooks 01-10, and what their cells need
+    # one check per exercise of notebooks 01-13, and what their cells need
     "check_exercise_1_1",
     "check_exercise_1_2",
     "check_exercise_2_1",
@@ -40,6 +40,12 @@ __all__ = [
     "check_exercise_9_2",
     "check_exercise_10_1",
     "check_exercise_10_2",
+    "check_exercise_11_1",
+    "check_exercise_11_2",
+    "check_exercise_12_1",
+    "check_exercise_12_2",
+    "check_exercise_13_1",
+    "check_exercise_13_2",
     "readable_features",
     "distilbert_style_state",
     "minilm_reference",
@@ -186,7 +192,7 @@ def check_raises(
 
 
 # ---------------------------------------------------------------------------------------------
-# The exercises' checks (notebooks 01-10). The design, written up in docs/teachers-guide.md:
+# The exercises' checks (notebooks 01-13). The design, written up in docs/teachers-guide.md:
 #   * a check tests everything its exercise's text asks for (the hidden tests in the notebook add
 #     cases, never requirements), so "all checks passed" means full marks at autograde;
 #   * it first looks for that exercise's classic mistakes, by computing what each mistake would
@@ -1150,3 +1156,359 @@ def check_exercise_10_2(embed_sentences) -> None:
                       "and divide by the number of real tokens)"),
         (raw_mean, "the embeddings are not unit length: divide each by its norm"),
     ], atol=1e-5)
+
+
+# --- 11 · backpropagation ---------------------------------------------------------------------
+
+def _no_bias_backward(g, x, w):
+    return g @ w.T, x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+
+
+def check_exercise_11_1(linear_no_bias_backward) -> None:
+    """Exercise 11.1: ``linear_no_bias_backward(grad_y, x, w)`` -> (grad_x (..., d_in), grad_w (d_in, d_out))
+    for y = x w, x of any leading shape; grad_w summed over every leading axis."""
+    from .gradcheck import numerical_vjp
+
+    rng = np.random.default_rng(111)
+    w = rng.normal(size=(4, 5))                                           # (d_in, d_out): not square
+    hint = "grad_y is (..., d_out) and w (d_in, d_out): grad_x = grad_y @ w.T"
+    for lead in ((2, 3), (2, 2, 3), (3,), ()):
+        x, g = rng.normal(size=lead + (4,)), rng.normal(size=lead + (5,))
+        name = f"linear_no_bias_backward(grad_y {g.shape}, x {x.shape}, w (4, 5))"
+        gx, gw = _pair(_call(linear_no_bias_backward, g, x, w, label=name, hint=hint), name, "(grad_x, grad_w)")
+        want_gx, want_gw = _no_bias_backward(g, x, w)
+        if lead == (2, 3):                    # the (B, n, d_in) case, against finite differences as the text says
+            want_gx = numerical_vjp(lambda x_: x_ @ w, (x,), g)[0][2].reshape(x.shape)
+            want_gw = numerical_vjp(lambda w_: x @ w_, (w,), g)[0][2].reshape(w.shape)
+        gx_shape, gw_shape = np.shape(_array(gx, name + "[0] (grad_x)")), np.shape(_array(gw, name + "[1] (grad_w)"))
+        if gx_shape == (4, 5) and gw_shape == x.shape and x.shape != (4, 5):
+            raise AssertionError(f"{name} returns (grad_w, grad_x): return them in the order (grad_x, grad_w)")
+        if gw_shape == (5, 4):
+            raise AssertionError(f"{name}: grad_w has shape (5, 4) = (d_out, d_in), it is transposed: grad_w has "
+                                 "w's shape (d_in, d_out), x^T @ grad_y, not grad_y^T @ x")
+        if len(gw_shape) > 2 and gw_shape[-2:] == (4, 5):
+            raise AssertionError(
+                f"{name}: grad_w has shape {gw_shape}, one (d_in, d_out) matrix per leading index: w is shared by "
+                "every row, so sum its gradient over every leading axis (B, n, ...), e.g. "
+                "x.reshape(-1, d_in).T @ grad_y.reshape(-1, d_out)")
+        rows = int(np.prod(lead, dtype=int))
+        _diagnose(gw, want_gw, name + " grad_w", [
+            (want_gw / rows if rows > 1 else None, "grad_w is divided by the number of rows (a mean): a weight "
+                                                   "shared by every row gets the sum of their gradients"),
+            (-want_gw, "grad_w has the wrong sign"),
+        ], atol=1e-8)
+        _diagnose(gx, want_gx, name + " grad_x", [(-want_gx, "grad_x has the wrong sign")], atol=1e-8)
+
+
+def _rms_backward(g, x, gamma, eps, *, projection=True, subtract_mean=False, with_gamma=True, total=False,
+                  eps_outside=False, axis=-1, sign=1.0, gamma_in_grad_gamma=False, raw_x_in_grad_gamma=False):
+    reduce = np.sum if total else np.mean
+    square = np.mean(x * x, axis=axis, keepdims=True)
+    r = np.sqrt(square) + eps if eps_outside else np.sqrt(square + eps)
+    x_hat = x / r
+    g_hat = g * gamma if with_gamma else g
+    centred = g_hat - np.mean(g_hat, axis=axis, keepdims=True) if subtract_mean else g_hat
+    correction = x_hat * reduce(g_hat * x_hat, axis=axis, keepdims=True) if projection else 0.0
+    grad_x = (centred - sign * correction) / r
+    grad_gamma = (g * (x if raw_x_in_grad_gamma else x_hat) * (gamma if gamma_in_grad_gamma else 1.0))
+    return grad_x, grad_gamma.reshape(-1, x.shape[-1]).sum(axis=0)
+
+
+def check_exercise_11_2(rms_norm_backward) -> None:
+    """Exercise 11.2: ``rms_norm_backward(grad_y, x, gamma, eps=1e-6)`` for x (..., d_model) ->
+    (grad_x (..., d_model), grad_gamma (d_model,)); grad_x orthogonal to x when eps is tiny."""
+    from .gradcheck import numerical_vjp
+
+    rng = np.random.default_rng(112)
+    gamma = rng.normal(size=6)
+
+    def forward(x_, gamma_, eps):
+        return gamma_ * x_ / np.sqrt(np.mean(x_ * x_, axis=-1, keepdims=True) + eps)
+
+    # eps = 0.5 first: only a large eps tells eps inside the root from eps outside it.
+    for shape, eps in (((4, 6), 0.5), ((2, 3, 6), None), ((6,), 1e-3)):
+        x = rng.normal(loc=0.5, size=shape)
+        g = rng.normal(size=shape)
+        e = 1e-6 if eps is None else eps
+        name = f"rms_norm_backward(grad_y {shape}, x {shape}, gamma (6,){'' if eps is None else f', eps={eps:g}'})"
+        kwargs = {} if eps is None else {"eps": eps}
+        gx, gg = _pair(_call(rms_norm_backward, g, x, gamma, label=name, **kwargs), name, "(grad_x, grad_gamma)")
+        want_gx, want_gg = _rms_backward(g, x, gamma, e)
+        if shape == (2, 3, 6):                 # the text's promise: against finite differences of the forward pass
+            want_gx = numerical_vjp(lambda x_: forward(x_, gamma, e), (x,), g)[0][2].reshape(shape)
+            want_gg = numerical_vjp(lambda g_: forward(x, g_, e), (gamma,), g)[0][2]
+        gg_shape = np.shape(_array(gg, name + "[1] (grad_gamma)"))
+        if len(gg_shape) > 1 and gg_shape[-1] == 6:
+            raise AssertionError(f"{name}: grad_gamma has shape {gg_shape}: gamma is shared by every position, so "
+                                 "sum its gradient over every leading axis to shape (d_model,)")
+        _diagnose(gg, want_gg, name + " grad_gamma", [
+            (_rms_backward(g, x, gamma, e, gamma_in_grad_gamma=True)[1],
+             "grad_gamma is multiplied by gamma: it is the sum of grad_y * x / r, gamma does not enter it"),
+            (_rms_backward(g, x, gamma, e, raw_x_in_grad_gamma=True)[1],
+             "grad_gamma uses x where x / r belongs: y = gamma * x / r, so grad_gamma = sum(grad_y * x / r)"),
+            (_rms_backward(g, x, gamma, e, eps_outside=True)[1], "eps is outside the square root: "
+                                                                 "r = sqrt(mean(x^2) + eps)"),
+            (_rms_backward(g, x, gamma, 1e-6)[1] if e != 1e-6 else None, f"eps={e:g} is ignored (this is eps = 1e-6): "
+                                                                        "use the eps argument"),
+            (_rms_backward(g, x, gamma, e, axis=0)[1] if len(shape) > 1 else None,
+             "the mean of squares is over axis 0: RMSNorm averages each row's features (axis=-1)"),
+        ], atol=1e-8)
+        _diagnose(gx, want_gx, name + " grad_x", [
+            (_rms_backward(g, x, gamma, e, projection=False)[0], "grad_x is missing the term that comes from r "
+                                                              "depending on x: grad_x = (g_hat - x_hat * "
+                                                              "mean(g_hat * x_hat)) / r with g_hat = grad_y * gamma"),
+            (_rms_backward(g, x, gamma, e, subtract_mean=True)[0], "grad_x subtracts mean(g_hat), as layer norm's "
+                                                                "backward does: RMSNorm has no mean, so that term "
+                                                                "does not exist"),
+            (_rms_backward(g, x, gamma, e, with_gamma=False)[0], "gamma is missing from grad_x: the gradient reaching "
+                                                              "x / r is g_hat = grad_y * gamma"),
+            (_rms_backward(g, x, gamma, e, total=True)[0], "the correction term uses a sum over the features where "
+                                                        "the mean belongs: d r / d x_k = x_k / (d r), so (1/d) sum_k"),
+            (_rms_backward(g, x, gamma, e, sign=-1.0)[0], "the correction term has the wrong sign: it is subtracted"),
+            (_rms_backward(g, x, gamma, e, eps_outside=True)[0], "eps is outside the square root: "
+                                                              "r = sqrt(mean(x^2) + eps)"),
+            (_rms_backward(g, x, gamma, 1e-6)[0] if e != 1e-6 else None, f"eps={e:g} is ignored (this is eps = 1e-6): "
+                                                                     "use the eps argument"),
+            (_rms_backward(g, x, gamma, e, axis=0)[0] if len(shape) > 1 else None,
+             "the means are over axis 0: RMSNorm averages each row's features (axis=-1)"),
+        ], atol=1e-8)
+        if shape == (2, 3, 6):
+            tiny = _numeric(_call(rms_norm_backward, g, x, gamma, eps=1e-14, label=name.replace(")", ", eps=1e-14)"))[0],
+                            name + " grad_x (eps=1e-14)")
+            check_close((tiny * x).sum(axis=-1), np.zeros(shape[:-1]),
+                        "grad_x · x for each row with eps = 1e-14 (RMSNorm ignores the scale of x)", atol=1e-10)
+
+
+# --- 12 · backward through the block ----------------------------------------------------------
+
+def _bias_backward(g, q, k, v, bias, *, weights_bias=True, skip_softmax=False, no_subtract=False,
+                   softmax_axis=-1, reduce="sum"):
+    from .attention import softmax
+    from .backward import softmax_backward
+
+    weights = softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]) + (bias if weights_bias else 0.0))
+    grad_weights = g @ np.swapaxes(v, -1, -2)
+    if skip_softmax:
+        grad_scores = grad_weights
+    elif no_subtract:
+        grad_scores = weights * grad_weights
+    else:
+        grad_scores = softmax_backward(grad_weights, weights, axis=softmax_axis)
+    per_copy = grad_scores.reshape(-1, *bias.shape)
+    return per_copy.mean(axis=0) if reduce == "mean" else per_copy.sum(axis=0)
+
+
+def check_exercise_12_1(attention_bias_backward) -> None:
+    """Exercise 12.1: ``attention_bias_backward(grad_out, q, k, v, bias)`` -> dL/dbias (n, n) for a bias shared
+    by every head and sentence, q, k, v (B, h, n, d_k)."""
+    from .attention import softmax
+    from .gradcheck import numerical_vjp
+
+    rng = np.random.default_rng(121)
+    for B, h, n, d_k in ((2, 3, 5, 4), (1, 2, 3, 2)):
+        q, k, v, g = (rng.normal(size=(B, h, n, d_k)) for _ in range(4))
+        bias = rng.normal(size=(n, n))
+        name = f"attention_bias_backward(grad_out, q, k, v {(B, h, n, d_k)}, bias {(n, n)})"
+        out = _array(_call(attention_bias_backward, g, q, k, v, bias, label=name), name)
+        if out.shape == (B, h, n, n) and (B, h) != (1, 1):
+            raise AssertionError(f"{name} has shape {out.shape}, one (n, n) gradient per head and sentence: the bias is "
+                                 "shared by all of them, so sum over B and h to one (n, n) gradient")
+        if out.shape in ((B, n, n), (h, n, n)) and B != h:
+            axis = "B (the batch)" if out.shape == (B, n, n) else "h (the heads)"         # the axis still there
+            raise AssertionError(f"{name} has shape {out.shape}: it is summed over only one of B and h; sum over "
+                                 f"{axis} too")
+
+        def forward(b_):
+            return softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(d_k) + b_) @ v
+        want = numerical_vjp(forward, (bias,), g)[0][2].reshape(n, n) if B == 2 else _bias_backward(g, q, k, v, bias)
+        right = _bias_backward(g, q, k, v, bias)
+        _diagnose(out, want, name + " vs central finite differences", [
+            (right.T, "dL/dbias is transposed: bias[i, j] is added to query i's score for key j, like S[i, j]"),
+            (right / np.sqrt(d_k), "it is divided by sqrt(d_k): the bias is added after the 1/sqrt(d_k) scale, "
+                                   "so dL/dbias is the sum of dL/dS itself"),
+            (_bias_backward(g, q, k, v, bias, reduce="mean"), "it is the mean over heads and sentences: a shared "
+                                                              "parameter's gradient is the sum over everything that "
+                                                              "shared it"),
+            (_bias_backward(g, q, k, v, bias, skip_softmax=True), "this is the sum of dL/dP, the gradient on the "
+                                                                  "attention weights: pass it back through the "
+                                                                  "softmax (backward.softmax_backward) to get dL/dS"),
+            (_bias_backward(g, q, k, v, bias, no_subtract=True), "the softmax backward misses its second term: "
+                                                                 "dS = P * (dP - sum(P * dP, axis=-1)), not P * dP"),
+            (_bias_backward(g, q, k, v, bias, softmax_axis=-2), "the softmax backward runs over the wrong axis "
+                                                                "(axis=-2): each query's row of P sums to 1, so "
+                                                                "reduce over the keys, axis=-1"),
+            (_bias_backward(g, q, k, v, bias, weights_bias=False), "the attention weights were recomputed without "
+                                                                   "the bias: P = softmax(QK^T/sqrt(d_k) + bias)"),
+            (-right, "dL/dbias has the wrong sign"),
+        ], atol=1e-7)
+        check_close(_numeric(out, name).sum(axis=-1), np.zeros(n),
+                    f"{name}: each row of dL/dbias sums to 0 (a softmax ignores a constant per row)", atol=1e-10)
+
+
+def _pool_backward(grad_pooled, mask, *, zero_padding=True, divide="real"):
+    real = mask[..., None].astype(np.float64)                             # (B, n, 1)
+    count = {"real": real.sum(axis=1, keepdims=True), "n": mask.shape[1], "none": 1.0}[divide]
+    weights = real if zero_padding else np.ones_like(real)
+    return weights * grad_pooled[:, None, :] / count
+
+
+def check_exercise_12_2(mean_pool_backward, pooled_block_grad_x) -> None:
+    """Exercise 12.2: ``mean_pool_backward(grad_pooled (B, d_model), mask (B, n))`` -> (B, n, d_model), and
+    ``pooled_block_grad_x(x, params, grad_pooled, mask)`` -> dL/dx (B, n, d_model) through block and pooling."""
+    from .backward import encoder_block_vjp
+    from .encoder import init_encoder_block
+
+    rng = np.random.default_rng(122)
+    mask = np.array([[True, True, True, True], [True, True, False, False], [True, True, True, False]])  # (B, n)
+    gp = rng.normal(size=(3, 8))                                                                      # (B, d_model)
+    name = "mean_pool_backward(grad_pooled (3, 8), mask (3, 4))"
+    tokens = _array(_call(mean_pool_backward, gp, mask, label=name), name)
+    want = _pool_backward(gp, mask)
+    _diagnose(tokens, want, name, [
+        (_pool_backward(gp, mask, zero_padding=False), "the padding tokens get a gradient: they are not in the "
+                                                       "average, so their gradient is 0 (multiply by the mask)"),
+        (_pool_backward(gp, mask, divide="n"), "it divides by n (every position): the average is over the m_b "
+                                               "real tokens of each sentence, so divide by mask.sum(axis=1)"),
+        (_pool_backward(gp, mask, divide="none"), "the 1/m_b is missing: this is the backward of a sum, not of a "
+                                                  "mean"),
+        (np.where(mask[..., None], 0.0, gp[:, None, :] / np.maximum((~mask).sum(axis=1), 1)[:, None, None]),
+         "True and False are swapped: True marks a real token, and only real tokens get a gradient"),
+    ], atol=1e-12)
+
+    params = init_encoder_block(rng, 8, 2, 16)
+    x = rng.normal(size=(3, 4, 8))
+    name = "pooled_block_grad_x(x (3, 4, 8), params, grad_pooled (3, 8), mask (3, 4))"
+    result = _call(pooled_block_grad_x, x, params, gp, mask, label=name,
+                   hint="backward.encoder_block_vjp(x, params, grad_output, mask) takes the gradient on the block's "
+                        "output, (B, n, d_model)")
+    if isinstance(result, tuple) and len(result) == 2 and np.shape(result[0]) == x.shape:
+        raise AssertionError(f"{name} returns encoder_block_vjp's pair (grad_x, grads): return only grad_x, "
+                             "its first element")
+    _diagnose(result, encoder_block_vjp(x, params, want, mask)[0], name, [
+        (encoder_block_vjp(x, params, want, None)[0], "the block ran without the mask: pass mask to "
+                                                      "encoder_block_vjp too, or padding keys are attended"),
+        (encoder_block_vjp(x, params, np.broadcast_to(gp[:, None, :], x.shape), mask)[0],
+         "the gradient sent into the block is grad_pooled copied to every token: send "
+         "mean_pool_backward(grad_pooled, mask) instead"),
+    ], atol=1e-10)
+
+
+# --- 13 · training an encoder -----------------------------------------------------------------
+
+def _momentum_path(params, grads_per_step, lr, momentum, *, kind="right"):
+    """The values of every parameter (flattened, concatenated) after each step: (steps, size)."""
+    values = {k: v.astype(np.float64).copy() for k, v in params.items()}
+    velocity = {k: np.zeros_like(v) for k, v in values.items()}
+    path = []
+    for grads in grads_per_step:
+        for k in values:
+            g, u = grads[k], velocity[k]
+            if kind == "old velocity":
+                values[k] -= lr * u
+                velocity[k] = momentum * u + g
+                continue
+            velocity[k] = {"no momentum": g, "dampening": momentum * u + (1 - momentum) * g}.get(kind, momentum * u + g)
+            step = g + momentum * velocity[k] if kind == "nesterov" else velocity[k]
+            values[k] += lr * step if kind == "sign" else -lr * step
+        path.append(np.concatenate([values[k].ravel() for k in values]))
+    return np.array(path)
+
+
+def check_exercise_13_1(SGDMomentum) -> None:
+    """Exercise 13.1: ``SGDMomentum(params, momentum=0.9)`` with ``step(grads, lr)``: u = mu u + g,
+    p -= lr u, u_0 = 0, updating the arrays of params in place."""
+    rng = np.random.default_rng(131)
+    start = {"w": np.array([1.0, -2.0]), "b": rng.normal(size=(2, 3))}
+    grads_per_step = [{"w": rng.normal(size=2), "b": rng.normal(size=(2, 3))} for _ in range(3)]
+    for momentum in (0.5, None):
+        mu = 0.9 if momentum is None else momentum
+        arrays = {k: v.copy() for k, v in start.items()}
+        name = "SGDMomentum({'w': (2,), 'b': (2, 3)}" + (")" if momentum is None else f", momentum={momentum})")
+        kwargs = {} if momentum is None else {"momentum": momentum}
+        optimiser = _call(SGDMomentum, arrays, label=name, **kwargs)
+        step = getattr(optimiser, "step", None)
+        if not callable(step):
+            raise AssertionError(f"{name} should be an optimiser with a method step(grads, lr), got "
+                                 f"{'None' if optimiser is None else type(optimiser).__name__}")
+        originals, path = dict(arrays), []                  # the model's own arrays, even if step rebinds
+        for t, grads in enumerate(grads_per_step, start=1):
+            _call(step, {k: v.copy() for k, v in grads.items()}, lr=0.1, label=f"{name}.step(grads, lr=0.1), step {t}")
+            path.append(np.concatenate([_numeric(originals[k], f"params['{k}']").ravel() for k in start]))
+        label = f"{name}: the arrays of params after steps 1, 2, 3 (lr=0.1)"
+        path = np.array(path)
+        if np.array_equal(path, np.tile(np.concatenate([v.ravel() for v in start.values()]), (3, 1))):
+            raise AssertionError(f"{label} did not change: step must update the arrays in place (p -= lr * u), not "
+                                 "rebind params[name] to a new array, which leaves the model's own arrays as they were")
+        _diagnose(path, _momentum_path(start, grads_per_step, 0.1, mu), label, [
+            (_momentum_path(start, grads_per_step, 0.1, mu, kind="no momentum"),
+             "this is plain SGD, p -= lr * g: keep a velocity per parameter, u = momentum * u + g, and step along it"),
+            (_momentum_path(start, grads_per_step, 0.1, mu, kind="dampening"),
+             "the velocity is an average, u = momentum * u + (1 - momentum) * g: PyTorch's convention adds the "
+             "whole gradient, u = momentum * u + g"),
+            (_momentum_path(start, grads_per_step, 0.1, mu, kind="old velocity"),
+             "the step uses the velocity from before this step's gradient: update u = momentum * u + g first, "
+             "then p -= lr * u"),
+            (_momentum_path(start, grads_per_step, 0.1, mu, kind="nesterov"),
+             "this is Nesterov momentum (p -= lr * (g + momentum * u)): the exercise asks for p -= lr * u"),
+            (_momentum_path(start, grads_per_step, 0.1, mu, kind="sign"), "the step goes uphill: p -= lr * u, "
+                                                                         "not +="),
+            (_momentum_path(start, grads_per_step, 0.1, 0.9) if mu != 0.9 else None,
+             f"momentum={mu:g} is ignored (this is momentum 0.9): use the momentum argument"),
+        ], atol=1e-12)
+        if momentum is not None:
+            # A second optimiser must start from u_0 = 0, even on the same names (a class-level dict would share it).
+            fresh = {k: v.copy() for k, v in start.items()}
+            second = _call(SGDMomentum, fresh, momentum=0.5, label="a second SGDMomentum(...)")
+            _call(second.step, {k: v.copy() for k, v in grads_per_step[0].items()}, lr=0.1, label="its first step")
+            moved = np.concatenate([_numeric(fresh[k], f"params['{k}']").ravel() for k in start])
+            if not _close(moved, _momentum_path(start, grads_per_step[:1], 0.1, 0.5)[0], atol=1e-12):
+                raise AssertionError("a second SGDMomentum, created after the first, moves differently on its first step "
+                                     "than the first one did: every optimiser's velocity starts at 0 (u_0 = 0). Is the "
+                                     "velocity a class attribute, shared by every instance? Create it in __init__")
+
+
+def _cosine_schedule(steps, peak, warmup, total, *, kind="right"):
+    steps = np.asarray(steps, dtype=np.float64)
+    warm = peak * (steps - 1 if kind == "off by one" else steps) / warmup
+    span = total if kind == "over total" else total - warmup
+    progress = (steps - warmup) / span
+    angle = progress if kind == "no pi" else np.pi * progress
+    half = {"no half": 1.0}.get(kind, 0.5)
+    decay = peak * half * (1 - np.cos(angle) if kind == "rises" else 1 + np.cos(angle))
+    if kind == "no warm-up":
+        return peak * 0.5 * (1 + np.cos(np.pi * steps / total))
+    return np.where(steps <= warmup, warm, decay)
+
+
+def check_exercise_13_2(warmup_cosine) -> None:
+    """Exercise 13.2: ``warmup_cosine(step, peak_lr, warmup_steps, total_steps)`` -> a float: linear warm-up
+    from step 1, then half a cosine from peak_lr to 0 at total_steps."""
+    for peak, warmup, total in ((1e-3, 100, 1000), (2e-3, 10, 60)):
+        steps = sorted({1, warmup // 2, warmup - 1, warmup, warmup + 1, (warmup + total) // 2, total - 1, total})
+        name = f"warmup_cosine(step, peak_lr={peak:g}, warmup_steps={warmup}, total_steps={total})"
+        values = []
+        for s in steps:
+            value = _call(warmup_cosine, s, peak, warmup, total, label=name.replace("step,", f"{s},"))
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (float, int, np.floating, np.integer)):
+                raise AssertionError(f"{name.replace('step,', f'{s},')} should return a float, got "
+                                     f"{'None' if value is None else type(value).__name__}"
+                                     + (f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""))
+            values.append(float(value))
+        label = f"{name} at steps {steps}"
+        _diagnose(np.array(values), _cosine_schedule(steps, peak, warmup, total), label, [
+            (_cosine_schedule(steps, peak, warmup, total, kind="off by one"),
+             "the warm-up is off by one step: steps count from 1, so step 1 gives peak_lr * 1 / warmup_steps and "
+             "step warmup_steps gives the peak"),
+            (_cosine_schedule(steps, peak, warmup, total, kind="no half"),
+             "the cosine part is missing its factor 1/2: peak * (1 + cos) starts at twice the peak"),
+            (_cosine_schedule(steps, peak, warmup, total, kind="over total"),
+             "the decay's progress divides by total_steps: divide by total_steps - warmup_steps, so that it "
+             "reaches 1 (and the rate 0) at total_steps"),
+            (_cosine_schedule(steps, peak, warmup, total, kind="no pi"),
+             "the cosine's argument is missing pi: half a cosine is cos(pi * progress)"),
+            (_cosine_schedule(steps, peak, warmup, total, kind="rises"),
+             "after the warm-up the rate rises again (1 - cos): it falls, peak * (1 + cos(pi * progress)) / 2"),
+            (_cosine_schedule(steps, peak, warmup, total, kind="no warm-up"),
+             "there is no warm-up: the cosine runs from step 0; for step <= warmup_steps the rate is "
+             "peak_lr * step / warmup_steps"),
+        ], atol=1e-15, rtol=1e-9)

@@ -1,4 +1,4 @@
-"""The classic mistakes of every exercise in notebooks 01-10, each with the message its check must give.
+"""The classic mistakes of every exercise in notebooks 01-13, each with the message its check must give.
 
 One place for the table: tests/test_exercise_mistakes.py feeds every wrong answer below to its
 exercise's visible check (``helpers.checks.check_exercise_N_K``) and asserts that the check rejects it
@@ -835,6 +835,285 @@ def embed_one_batch(model, sentences, batch_size=8):
 @mistake("10.2", "calls model.encode", "embed_sentences calls model.encode")
 def embed_encode(model, sentences, batch_size=8):
     return _embed(model, sentences, batch_size, encode=True)
+
+
+# --- 11.1 linear_no_bias_backward -------------------------------------------------------------
+
+@mistake("11.1", "grad_w not summed over the batch (`swapaxes(x) @ grad_y`)", "one (d_in, d_out) matrix per leading index")
+def no_bias_per_sentence(grad_y, x, w):
+    return grad_y @ w.T, np.swapaxes(x, -1, -2) @ grad_y
+
+
+@mistake("11.1", "grad_w summed over axis 0 only", "sum its gradient over every leading axis")
+def no_bias_axis0(grad_y, x, w):
+    per_row = x[..., :, None] * grad_y[..., None, :]                      # (..., d_in, d_out)
+    return grad_y @ w.T, per_row.sum(axis=0) if per_row.ndim > 2 else per_row
+
+
+@mistake("11.1", "transposed grad_w (`grad_y^T @ x`)", "it is transposed")
+def no_bias_transposed(grad_y, x, w):
+    return grad_y @ w.T, grad_y.reshape(-1, grad_y.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+
+
+@mistake("11.1", "grad_w averaged over the rows", "grad_w is divided by the number of rows (a mean)")
+def no_bias_mean(grad_y, x, w):
+    rows = x.reshape(-1, x.shape[-1])
+    return grad_y @ w.T, rows.T @ grad_y.reshape(-1, grad_y.shape[-1]) / len(rows)
+
+
+@mistake("11.1", "`grad_x = grad_y @ w` (w not transposed)", "grad_x = grad_y @ w.T")
+def no_bias_untransposed_x(grad_y, x, w):
+    return grad_y @ w, x.reshape(-1, x.shape[-1]).T @ grad_y.reshape(-1, grad_y.shape[-1])
+
+
+@mistake("11.1", "returns (grad_w, grad_x)", "return them in the order (grad_x, grad_w)")
+def no_bias_swapped(grad_y, x, w):
+    return x.reshape(-1, x.shape[-1]).T @ grad_y.reshape(-1, grad_y.shape[-1]), grad_y @ w.T
+
+
+# --- 11.2 rms_norm_backward -------------------------------------------------------------------
+
+def _rms_back(grad_y, x, gamma, eps=1e-6, *, projection=True, subtract_mean=False, with_gamma=True,
+              total=False, eps_outside=False, sum_gamma=True):
+    reduce = np.sum if total else np.mean
+    square = np.mean(x * x, axis=-1, keepdims=True)
+    r = np.sqrt(square) + eps if eps_outside else np.sqrt(square + eps)
+    x_hat = x / r
+    g_hat = grad_y * gamma if with_gamma else grad_y
+    mean_term = g_hat.mean(axis=-1, keepdims=True) if subtract_mean else 0.0     # layer norm's, copied over
+    grad_x = (g_hat - mean_term - x_hat * reduce(g_hat * x_hat, axis=-1, keepdims=True)) / r if projection else g_hat / r
+    grad_gamma = grad_y * x_hat
+    return grad_x, grad_gamma.reshape(-1, x.shape[-1]).sum(axis=0) if sum_gamma else grad_gamma
+
+
+@mistake("11.2", "the term from r's dependence on x forgotten (`g_hat / r`)", "grad_x is missing the term that comes from r")
+def rms_back_no_projection(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma, eps, projection=False)
+
+
+@mistake("11.2", "layer norm's mean term kept (subtracts mean(g_hat))", "as layer norm's backward does")
+def rms_back_layer_norm_term(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma, eps, subtract_mean=True)
+
+
+@mistake("11.2", "gamma missing from grad_x", "gamma is missing from grad_x")
+def rms_back_no_gamma(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma, eps, with_gamma=False)
+
+
+@mistake("11.2", "sum instead of mean in the correction term", "a sum over the features where the mean belongs")
+def rms_back_sum(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma, eps, total=True)
+
+
+@mistake("11.2", "eps outside the square root", "eps is outside the square root")
+def rms_back_eps_outside(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma, eps, eps_outside=True)
+
+
+@mistake("11.2", "eps argument ignored", "eps=0.5 is ignored")
+def rms_back_eps_ignored(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma)
+
+
+@mistake("11.2", "grad_gamma not summed over positions", "gamma is shared by every position")
+def rms_back_gamma_unsummed(grad_y, x, gamma, eps=1e-6):
+    return _rms_back(grad_y, x, gamma, eps, sum_gamma=False)
+
+
+# --- 12.1 attention_bias_backward -------------------------------------------------------------
+
+def _bias_back(grad_out, q, k, v, bias, *, reduce=True, axis=-1, scale=False, skip_softmax=False,
+               transpose=False, use_bias=True):
+    weights = helpers.softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]) + (bias if use_bias else 0))
+    grad_weights = grad_out @ np.swapaxes(v, -1, -2)
+    grad_scores = grad_weights if skip_softmax else helpers.backward.softmax_backward(grad_weights, weights, axis=axis)
+    if scale:
+        grad_scores = grad_scores / np.sqrt(q.shape[-1])
+    if transpose:
+        grad_scores = np.swapaxes(grad_scores, -1, -2)
+    return grad_scores.reshape(-1, *bias.shape).sum(axis=0) if reduce else grad_scores
+
+
+@mistake("12.1", "not summed over heads and sentences", "the bias is shared by all of them, so sum over B and h")
+def bias_back_unsummed(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, reduce=False)
+
+
+@mistake("12.1", "summed over the batch only (`.sum(axis=0)`)", "it is summed over only one of B and h")
+def bias_back_axis0(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, reduce=False).sum(axis=0)
+
+
+@mistake("12.1", "divided by sqrt(d_k) like the scores", "it is divided by sqrt(d_k)")
+def bias_back_scaled(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, scale=True)
+
+
+@mistake("12.1", "softmax backward over the wrong axis", "the softmax backward runs over the wrong axis")
+def bias_back_axis(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, axis=-2)
+
+
+@mistake("12.1", "dL/dP returned (softmax backward skipped)", "this is the sum of dL/dP")
+def bias_back_no_softmax(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, skip_softmax=True)
+
+
+@mistake("12.1", "transposed gradient", "dL/dbias is transposed")
+def bias_back_transposed(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, transpose=True)
+
+
+@mistake("12.1", "weights recomputed without the bias", "the attention weights were recomputed without the bias")
+def bias_back_no_bias_forward(grad_out, q, k, v, bias):
+    return _bias_back(grad_out, q, k, v, bias, use_bias=False)
+
+
+# --- 12.2 mean_pool_backward, pooled_block_grad_x ---------------------------------------------
+
+def pool_back_ok(grad_pooled, mask):
+    real = mask[..., None].astype(grad_pooled.dtype)
+    return real * grad_pooled[:, None, :] / real.sum(axis=1, keepdims=True)
+
+
+def pooled_ok(x, params, grad_pooled, mask):
+    return helpers.backward.encoder_block_vjp(x, params, pool_back_ok(grad_pooled, mask), mask)[0]
+
+
+@mistake("12.2", "padding not zeroed", "the padding tokens get a gradient", pooled_ok)
+def pool_back_padding(grad_pooled, mask):
+    count = mask.sum(axis=1)[:, None, None]
+    return np.broadcast_to(grad_pooled[:, None, :], mask.shape + grad_pooled.shape[-1:]) / count
+
+
+@mistake("12.2", "divides by n instead of the number of real tokens", "it divides by n (every position)", pooled_ok)
+def pool_back_over_n(grad_pooled, mask):
+    return mask[..., None] * grad_pooled[:, None, :] / mask.shape[1]
+
+
+@mistake("12.2", "forgets the 1/m_b (sum pooling's backward)", "the 1/m_b is missing", pooled_ok)
+def pool_back_no_mean(grad_pooled, mask):
+    return mask[..., None] * grad_pooled[:, None, :]
+
+
+MISTAKES.append(Mistake("12.2", "mask ignored in the block's backward", "the block ran without the mask",
+                        (pool_back_ok, lambda x, params, grad_pooled, mask: helpers.backward.encoder_block_vjp(
+                            x, params, pool_back_ok(grad_pooled, mask))[0])))
+MISTAKES.append(Mistake("12.2", "returns encoder_block_vjp's pair", "return only grad_x",
+                        (pool_back_ok, lambda x, params, grad_pooled, mask: helpers.backward.encoder_block_vjp(
+                            x, params, pool_back_ok(grad_pooled, mask), mask))))
+MISTAKES.append(Mistake("12.2", "grad_pooled sent into the block unpooled", "grad_pooled copied to every token",
+                        (pool_back_ok, lambda x, params, grad_pooled, mask: helpers.backward.encoder_block_vjp(
+                            x, params, np.broadcast_to(grad_pooled[:, None, :], x.shape), mask)[0])))
+
+
+# --- 13.1 SGDMomentum -------------------------------------------------------------------------
+
+class _Momentum:
+    kind = "right"
+
+    def __init__(self, params, momentum=0.9):
+        self.params, self.momentum = params, momentum
+        self.velocity = {name: np.zeros_like(p) for name, p in params.items()}
+
+    def step(self, grads, lr):
+        for name, p in self.params.items():
+            g, u = grads[name], self.velocity[name]
+            if self.kind == "old velocity":
+                p -= lr * u
+                self.velocity[name] = self.momentum * u + g
+            elif self.kind == "rebind":
+                self.velocity[name] = self.momentum * u + g
+                self.params[name] = p - lr * self.velocity[name]
+            elif self.kind == "no momentum":
+                p -= lr * g
+            elif self.kind == "dampening":
+                self.velocity[name] = self.momentum * u + (1 - self.momentum) * g
+                p -= lr * self.velocity[name]
+            elif self.kind == "sign":
+                self.velocity[name] = self.momentum * u + g
+                p += lr * self.velocity[name]
+
+
+def _momentum_variant(kind):
+    return type(f"SGDMomentum_{kind.replace(' ', '_')}", (_Momentum,), {"kind": kind})
+
+
+class SGDMomentumHardCoded(_Momentum):
+    def __init__(self, params, momentum=0.9):
+        super().__init__(params, 0.9)
+
+    def step(self, grads, lr):
+        for name, p in self.params.items():
+            self.velocity[name] = self.momentum * self.velocity[name] + grads[name]
+            p -= lr * self.velocity[name]
+
+
+class SGDMomentumSharedVelocity:
+    velocity: dict = {}                                   # a class attribute: every instance shares it
+
+    def __init__(self, params, momentum=0.9):
+        self.params, self.momentum = params, momentum
+
+    def step(self, grads, lr):
+        for name, p in self.params.items():
+            u = self.velocity.get(name, np.zeros_like(p))
+            self.velocity[name] = self.momentum * u + grads[name]
+            p -= lr * self.velocity[name]
+
+
+MISTAKES.extend([
+    Mistake("13.1", "rebinds `params[name] = p - lr * u` (not in place)", "did not change: step must update the arrays in place",
+            (_momentum_variant("rebind"),)),
+    Mistake("13.1", "plain SGD (velocity never used)", "this is plain SGD", (_momentum_variant("no momentum"),)),
+    Mistake("13.1", "dampening, u = mu u + (1 - mu) g", "the velocity is an average", (_momentum_variant("dampening"),)),
+    Mistake("13.1", "steps with the old velocity (update order)", "the step uses the velocity from before",
+            (_momentum_variant("old velocity"),)),
+    Mistake("13.1", "sign error (`p += lr * u`)", "the step goes uphill", (_momentum_variant("sign"),)),
+    Mistake("13.1", "momentum argument ignored (0.9 hard-coded)", "momentum=0.5 is ignored", (SGDMomentumHardCoded,)),
+    Mistake("13.1", "velocity as a class attribute (shared by instances)", "Is the velocity a class attribute",
+            (SGDMomentumSharedVelocity,)),
+])
+
+
+# --- 13.2 warmup_cosine -----------------------------------------------------------------------
+
+def _cosine(step, peak_lr, warmup_steps, total_steps, *, warm_from=0, half=0.5, span=None, sign=1.0):
+    if step <= warmup_steps:
+        return peak_lr * (step - warm_from) / warmup_steps
+    progress = (step - warmup_steps) / (span if span is not None else total_steps - warmup_steps)
+    return peak_lr * half * (1 + sign * np.cos(np.pi * progress))
+
+
+@mistake("13.2", "warm-up off by one (counts from 0)", "the warm-up is off by one step")
+def cosine_off_by_one(step, peak_lr, warmup_steps, total_steps):
+    return _cosine(step, peak_lr, warmup_steps, total_steps, warm_from=1)
+
+
+@mistake("13.2", "factor 1/2 missing", "missing its factor 1/2")
+def cosine_no_half(step, peak_lr, warmup_steps, total_steps):
+    return _cosine(step, peak_lr, warmup_steps, total_steps, half=1.0)
+
+
+@mistake("13.2", "progress divided by total_steps", "divide by total_steps - warmup_steps")
+def cosine_over_total(step, peak_lr, warmup_steps, total_steps):
+    return _cosine(step, peak_lr, warmup_steps, total_steps, span=total_steps)
+
+
+@mistake("13.2", "1 - cos (rises after the warm-up)", "the rate rises again")
+def cosine_rises(step, peak_lr, warmup_steps, total_steps):
+    return _cosine(step, peak_lr, warmup_steps, total_steps, sign=-1.0)
+
+
+@mistake("13.2", "no warm-up branch", "there is no warm-up")
+def cosine_no_warmup(step, peak_lr, warmup_steps, total_steps):
+    return peak_lr * 0.5 * (1 + np.cos(np.pi * step / total_steps))
+
+
+@mistake("13.2", "returns a one-element array", "should return a float")
+def cosine_array(step, peak_lr, warmup_steps, total_steps):
+    return np.array([_cosine(step, peak_lr, warmup_steps, total_steps)])
 
 
 # --- the table, for the teacher's guide -------------------------------------------------------
