@@ -66,9 +66,11 @@ def attention_grid(weights, labels=None, layer_names=None, figsize=None, suptitl
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels must name the n = {n} tokens, got {len(labels)}")
     tick_size = 7 if n <= 10 else 5.5
-    figsize = figsize or (1.6 * n_heads + 1.6 + (0.6 if show_labels else 0), 1.6 * n_layers + 0.8
-                          + (0.6 if show_labels else 0))
-    fig, axes = plt.subplots(n_layers, n_heads, figsize=figsize, squeeze=False, layout="constrained")
+    # Wide enough for the panels and for a long suptitle (about 0.095 inch a character at 12 pt).
+    width = max(1.6 * n_heads + 1.6 + (0.6 if show_labels else 0), 0.095 * len(suptitle or ""))
+    figsize = figsize or (width, 1.6 * n_layers + 0.8 + (0.6 if show_labels else 0))
+    # "compressed", not "constrained": it packs fixed-aspect images and keeps the colour bar beside them.
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=figsize, squeeze=False, layout="compressed")
     for layer in range(n_layers):
         for head in range(n_heads):
             ax = axes[layer, head]
