@@ -110,8 +110,8 @@ def positional_encoding_heatmap(pe, ax=None, title="Sinusoidal positional encodi
 # (key, label, y centre) from bottom to top; keys are what ``highlight`` accepts.
 BLOCK_STAGES = (
     ("tokens", "tokens x1 .. xn  (+ mask)", 0.4),
-    ("one_hot", "one-hot rows (n, V)", 1.3),
-    ("embedding", "embedding (n, V) @ (V, d_model)", 2.2),
+    ("one_hot", "one-hot rows (n, vocab_size)", 1.3),
+    ("embedding", "embedding: one-hot @ table", 2.2),
     ("positional", "+ positional encoding", 3.1),
     ("attention", "multi-head self-attention", 4.3),
     ("add_norm_1", "add & layer norm", 5.2),
