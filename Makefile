@@ -50,8 +50,10 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # As root (containers, Colab-like VMs) Jupyter refuses to start without --allow-root.
+# Opens the student version of 00 (self-learners start there); the file browser shows notebooks/,
+# so the instructor versions with worked solutions are one folder up.
 lab: install
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir=notebooks $(LAB_ARGS) notebooks/student/00_roadmap.ipynb
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
