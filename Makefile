@@ -50,8 +50,10 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # As root (containers, Colab-like VMs) Jupyter refuses to start without --allow-root.
+# Opens the student version of 00 (self-learners start there); the file browser shows notebooks/,
+# so the instructor versions with worked solutions are one folder up.
 lab: install
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir=notebooks $(LAB_ARGS) notebooks/student/00_roadmap.ipynb
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
@@ -104,6 +106,7 @@ clean:
 SITE_DIR := _build/site
 SITE_SRC := _build/site-src
 SITE_PORT ?= 8013
+LITE_DIR := _build/lite
 
 $(BIN)/.site-installed: pyproject.toml $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[test,site]"
@@ -115,6 +118,8 @@ site: $(BIN)/.site-installed
 	cp -p $(NOTEBOOKS) $(SITE_SRC)/notebooks/
 	cp -p $(wildcard notebooks/student/[0-9]*.ipynb) $(SITE_SRC)/notebooks/student/
 	$(BIN)/sphinx-build -q -W --keep-going -b html -d _build/site-doctrees $(SITE_SRC) $(SITE_DIR)
+	@# The in-browser copy (make lite) goes inside the book: every page's "Run in the browser" link opens it.
+	if [ -d $(LITE_DIR) ]; then cp -pR $(LITE_DIR) $(SITE_DIR)/lite; fi
 	@echo "web book: $(SITE_DIR)/index.html (open it from disk, or: make site-serve)"
 
 site-serve: site
@@ -122,5 +127,11 @@ site-serve: site
 	$(BIN)/python -m http.server --bind 127.0.0.1 --directory $(SITE_DIR) $(SITE_PORT)
 
 # Builds the site, then opens every page (and JupyterLab via `make lab`) in headless Chromium.
-test-site: site
+# axe-core's browser bundle for the accessibility check, from the npm registry (pinned).
+AXE_CORE := axe-core@4.11.1
+_build/axe-core/package/axe.min.js:
+	rm -rf _build/axe-core && mkdir -p _build/axe-core
+	cd _build/axe-core && npm pack --silent $(AXE_CORE) > /dev/null && tar xzf axe-core-*.tgz
+
+test-site: site _build/axe-core/package/axe.min.js
 	SITE_BROWSER_TEST=1 SITE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -p no:xdist tests/test_site_browser.py

@@ -14,10 +14,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 # The one place that names the repository: the Binder and Colab launch links and the repository
-# button are built from it. A placeholder until the series has a public home; set SITE_REPOSITORY_URL
-# (a https://github.com/OWNER/NAME address) to build the links for a fork without editing this file.
-REPOSITORY_URL = os.environ.get("SITE_REPOSITORY_URL", "https://github.com/OWNER/encoder-block-internals")
-REPOSITORY_BRANCH = "main"
+# button are built from it. The series has no public home yet, so by default there is none and the
+# pages carry no repository or launch buttons (a dead link is worse than none). Set
+# SITE_REPOSITORY_URL (a https://github.com/OWNER/NAME address) to build them for a published copy.
+REPOSITORY_URL = os.environ.get("SITE_REPOSITORY_URL", "").strip().rstrip("/")
+REPOSITORY_BRANCH = os.environ.get("SITE_REPOSITORY_BRANCH", "main")
+if REPOSITORY_URL and ("OWNER" in REPOSITORY_URL or not REPOSITORY_URL.startswith("https://")):
+    raise ValueError(f"SITE_REPOSITORY_URL must be a real https:// repository address, got {REPOSITORY_URL!r}")
 
 project = "Encoder block internals"
 author = "the encoder-block-internals authors"
@@ -54,18 +57,11 @@ html_last_updated_fmt = None
 html_sourcelink_suffix = ""
 # The plots are drawn on white: start in light mode (an unset mode is also a console error).
 html_context = {"default_mode": "light"}
+html_css_files = ["book.css"]
+html_js_files = ["book.js"]
 html_theme_options = {
-    "repository_url": REPOSITORY_URL,
-    "repository_branch": REPOSITORY_BRANCH,
-    "path_to_docs": "",  # page notebooks/NN_name is the repository's notebooks/NN_name.ipynb
-    "use_repository_button": True,
     "use_download_button": True,
     "use_fullscreen_button": False,
-    "launch_buttons": {
-        "binderhub_url": "https://mybinder.org",
-        "colab_url": "https://colab.research.google.com",
-        "notebook_interface": "jupyterlab",
-    },
     "show_toc_level": 2,
     "home_page_in_toc": True,
     "announcement": (
@@ -73,3 +69,19 @@ html_theme_options = {
         "Students: download the exercise versions from the start page."
     ),
 }
+if REPOSITORY_URL:
+    html_theme_options |= {
+        "repository_url": REPOSITORY_URL,
+        "repository_branch": REPOSITORY_BRANCH,
+        "path_to_docs": "",  # page notebooks/NN_name is the repository's notebooks/NN_name.ipynb
+        "use_repository_button": True,
+        "launch_buttons": {
+            "binderhub_url": "https://mybinder.org",
+            "colab_url": "https://colab.research.google.com",
+            "notebook_interface": "jupyterlab",
+        },
+    }
+
+# The in-browser version (`make lite`, JupyterLite + Pyodide) is copied into the site as lite/; every
+# notebook page links to its student version there ("Run in the browser").
+lite_dir = "lite"

@@ -83,5 +83,7 @@ def test_lab_adds_allow_root_only_for_root_and_passes_lab_args(tmp_path):
     result = make("-n", "lab", f"VENV={venv}", "LAB_ARGS=--no-browser --port=8890")
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if "jupyter lab" in line]
-    assert line.endswith("--no-browser --port=8890 notebooks/")
+    # Self-learners start in the student version of 00; the file browser is rooted at notebooks/.
+    assert line.endswith("--no-browser --port=8890 notebooks/student/00_roadmap.ipynb")
+    assert "--ServerApp.root_dir=notebooks" in line
     assert ("--allow-root" in line) == (os.geteuid() == 0)

@@ -34,6 +34,14 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+# The in-browser copy that `make site` puts inside the web book (built by `make lite`).
+LITE = SITE / "lite"
+# Launch buttons exist only for a configured repository (site/conf.py).
+REPOSITORY_URL = os.environ.get("SITE_REPOSITORY_URL", "").strip()
+# axe-core's browser bundle, unpacked by `make test-site` from the npm registry (pinned there).
+AXE_JS = ROOT / "_build" / "axe-core" / "package" / "axe.min.js"
+# A phone and a laptop: every page must fit both.
+WIDTHS = (390, 1280)
 # MathJax, images and scripts have this long to finish on a loaded 2-core machine.
 PAGE_TIMEOUT_S = 60
 
@@ -168,6 +176,10 @@ return {
   download: link('a.btn-download-source-button'),
   binder: link('a[href*="mybinder.org"]'),
   colab: link('a[href*="colab.research.google.com"]'),
+  repository: link('a[href*="github.com"], a[href*="gitlab.com"]'),
+  placeholders: [...document.querySelectorAll('a[href]')].map(a => a.href)
+    .filter(h => /OWNER|placeholder|example[.](com|org)/i.test(h)),
+  runInBrowser: link('a.run-in-browser'),
 };
 """
 
@@ -237,8 +249,20 @@ def test_every_page_renders_offline_in_chromium(browser, site_url):
         # the download button gives the notebook itself, the launch links open the same file
         assert facts["download"] and facts["download"].endswith(f"{NOTEBOOKS[i - 1].name}"), facts["download"]
         assert json.loads(_fetch(facts["download"]))["cells"], f"{name}: the download is not a notebook"
-        for launch in (facts["binder"], facts["colab"]):
-            assert launch and f"notebooks/{NOTEBOOKS[i - 1].name}" in launch, (name, launch)
+        # Launch buttons only where a real repository address was configured; never a placeholder.
+        assert facts["placeholders"] == [], f"{name}: links to a placeholder: {facts['placeholders']}"
+        if REPOSITORY_URL:
+            for launch in (facts["binder"], facts["colab"]):
+                assert launch and f"notebooks/{NOTEBOOKS[i - 1].name}" in launch, (name, launch)
+        else:
+            assert facts["binder"] is facts["colab"] is facts["repository"] is None, (name, facts)
+        # "Run in the browser": the same notebook's student version in the in-browser copy (lite/)
+        expected_lite = f"{site_url}lite/lab/index.html?path=student/{NOTEBOOKS[i - 1].name}"
+        assert facts["runInBrowser"] == expected_lite, (name, facts["runInBrowser"])
+        if LITE.exists():
+            assert b"<html" in _fetch(expected_lite.split("?")[0]).lower()
+            assert (LITE / "files" / "student" / NOTEBOOKS[i - 1].name).exists(), \
+                f"{name}: the in-browser copy has no student/{NOTEBOOKS[i - 1].name}"
         report.append(f"{name}: {facts['mathTypeset']} formulas, {len(plots)} plots, "
                       f"{facts['tocLinks']} toc links, {len(requested)} requests (all 127.0.0.1)")
         if NOTEBOOKS[i - 1].stem.startswith("04"):
@@ -342,3 +366,86 @@ def test_jupyterlab_from_make_lab_renders_notebook_04(browser, tmp_path):
             lab.wait()
         log.close()
     assert lab.returncode is not None
+
+
+LAYOUT_FACTS = """
+const viewport = document.documentElement.clientWidth;
+const column = (document.querySelector('article.bd-article') || document.body).getBoundingClientRect();
+const outside = e => { const r = e.getBoundingClientRect();
+  return r.width > 0 && (r.left < column.left - 1 || r.right > column.right + 1); };
+const describe = e => (e.innerText || e.textContent || '').trim().slice(0, 60);
+const toc = document.querySelector('.bd-sidebar-secondary .sidebar-secondary__inner');
+return {
+  viewport: viewport,
+  pageWidth: document.documentElement.scrollWidth,
+  codeCells: document.querySelectorAll('div.cell_input pre').length,
+  codeOverflow: [...document.querySelectorAll('div.cell_input pre')]
+    .filter(p => p.scrollWidth > p.clientWidth + 1 || outside(p)).map(describe),
+  equationsOutside: [...document.querySelectorAll('div.math, mjx-container[display="true"]')]
+    .filter(outside).map(describe),
+  outputsOutside: [...document.querySelectorAll('div.cell_output')].filter(outside).length,
+  tocClipped: toc && getComputedStyle(toc).display !== 'none' && toc.getBoundingClientRect().width > 0
+    ? toc.scrollWidth > toc.clientWidth + 1 : false,
+};
+"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_page_fits_the_screen(browser, site_url, width):
+    """At a phone's and a laptop's width: no page wider than the screen, code cells and display
+    equations inside the text column (an equation may scroll inside itself), a table of contents
+    that is not clipped."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600})
+    try:
+        problems = []
+        for url in _page_urls(site_url):
+            browser.get(url)
+            _wait_for_mathjax(browser)
+            facts = browser.execute_script(LAYOUT_FACTS)
+            name = url.removeprefix(site_url)
+            if facts["pageWidth"] > facts["viewport"]:
+                problems.append(f"{name}: page {facts['pageWidth']} px wide in a {facts['viewport']} px window")
+            if facts["codeOverflow"]:
+                problems.append(f"{name}: {len(facts['codeOverflow'])} of {facts['codeCells']} code cells "
+                                f"overflow the column, e.g. {facts['codeOverflow'][0]!r}")
+            if facts["equationsOutside"]:
+                problems.append(f"{name}: equations outside the column: {facts['equationsOutside'][:2]}")
+            if facts["outputsOutside"]:
+                problems.append(f"{name}: {facts['outputsOutside']} outputs outside the column")
+            if facts["tocClipped"]:
+                problems.append(f"{name}: the table of contents is clipped")
+        assert problems == [], f"at {width} px:\n" + "\n".join(problems)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / f"site-{width}px-last-page.png"))
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    _drain_logs(browser)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_axe_finds_no_accessibility_violation(browser, site_url, width):
+    """axe-core (all default rules plus label-content-name-mismatch) on the landing page and two
+    notebook pages."""
+    if not AXE_JS.exists():
+        _unavailable(f"axe-core is not unpacked at {AXE_JS} (`make test-site` does it)")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600})
+    try:
+        found = {}
+        for url in [site_url + "index.html", f"{site_url}notebooks/{NOTEBOOKS[4].stem}.html",
+                    f"{site_url}notebooks/{NOTEBOOKS[-1].stem}.html"]:
+            browser.get(url)
+            _wait_for_mathjax(browser)
+            browser.execute_script(AXE_JS.read_text(encoding="utf-8"))
+            violations = browser.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "axe.run({rules: {'label-content-name-mismatch': {enabled: true}}})"
+                ".then(r => done(r.violations.map(v => [v.id, v.nodes.length,"
+                " v.nodes.slice(0, 2).map(n => n.target.join(' '))])), e => done([['axe failed', 0, [String(e)]]]));")
+            if violations:
+                found[url.removeprefix(site_url)] = violations
+        assert found == {}, f"at {width} px: {found}"
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    _drain_logs(browser)

@@ -8,6 +8,8 @@ relative to the Sphinx source folder.
   ``helpers.alt_text`` when the notebook runs). myst-nb 1.4 reads only width and height from output
   metadata, so this passes ``alt`` on to the ``<img>`` too, and warns (an error under ``-W``, as
   ``make site`` builds) for a notebook image that has none.
+* "Run in the browser": every notebook page links, under its title, to the same notebook's student
+  version in the in-browser (JupyterLite) copy of the series that `make site` puts in ``lite/``.
 * The landing page: ``{{ series_table }}`` in index.md becomes the README's table of the series with
   each notebook linked to its page (a numbered notebook missing from the README's table gets a row
   from its heading), and ``{{ student_downloads }}`` a download link per student notebook.
@@ -104,7 +106,28 @@ def _check_alt_text(app, doctree, docname):
                            location=image)
 
 
+def lite_url(docname: str, lite_dir: str = "lite") -> str:
+    """The link, relative to page ``notebooks/NN_name``, that opens its student version in JupyterLite."""
+    name = docname.rsplit("/", 1)[-1]
+    return f"../{lite_dir}/lab/index.html?path=student/{name}.ipynb"
+
+
+def _add_run_in_browser(app, doctree, docname):
+    if not docname.startswith("notebooks/"):
+        return
+    title = next(iter(doctree.findall(nodes.title)), None)
+    if title is None:
+        return
+    href = lite_url(docname, app.config.lite_dir)
+    html = (f'<p class="run-in-browser-line"><a class="run-in-browser" href="{href}">Run in the browser</a> '
+            "(the student version of this notebook; Python runs inside the page: nothing to install)</p>")
+    section = title.parent
+    section.insert(section.index(title) + 1, nodes.raw("", html, format="html"))
+
+
 def setup(app):
+    app.add_config_value("lite_dir", "lite", "html")
+    app.connect("doctree-resolved", _add_run_in_browser)
     NbElementRenderer.render_image = _render_image_with_alt
     app.connect("source-read", _fill_landing_page)
     app.connect("doctree-resolved", _check_alt_text)
