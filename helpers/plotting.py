@@ -259,13 +259,14 @@ def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
     return ax
 
 
-def draw_add_norm(x, z, words=None, ax=None, title=None):
-    """The add & norm step as vectors, like the notes' figure: X -> self-attention -> Z, the residual
-    arrows carrying X around the sub-layer, and LayerNorm(X + Z) on top.
+def draw_add_norm(x, z, words=None, ax=None, title=None, colorbar=True):
+    """The add & norm step as vectors, after The Illustrated Transformer's figure: X -> self-attention
+    -> Z, the residual arrows carrying X around the sub-layer, and LayerNorm(X + Z) on top.
 
     x, z: (n, d) arrays, the sub-layer's input and output for n tokens (n <= 4 reads best, d <= 12);
-    each vector is drawn as a strip of d cells coloured by value. The top row is computed here as the
-    layer norm of x + z with gamma = 1, beta = 0 (eps 1e-5). Returns the Axes.
+    each vector is drawn as a strip of d cells coloured by value, on one scale shared by every strip
+    (shown by a colour bar unless colorbar=False). The top row is computed here as the layer norm of
+    x + z with gamma = 1, beta = 0 (eps 1e-5). Returns the Axes.
     """
     from helpers.layers import layer_norm     # local: plotting stays importable on its own
 
@@ -328,6 +329,9 @@ def draw_add_norm(x, z, words=None, ax=None, title=None):
     ax.text(0, y_norm + 0.12, "add & normalise:  LayerNorm(x + z)", ha="center", va="center", fontsize=9.5)
     ax.text(0, y_norm - 0.17, "each token on its own: mean 0, std 1", ha="center", va="center", fontsize=7.5,
             color="#555555")
+    if colorbar:
+        scale = plt.cm.ScalarMappable(norm=plt.Normalize(-vmax, vmax), cmap=cmap)
+        ax.figure.colorbar(scale, ax=ax, shrink=0.6, pad=0.02, label="value of a feature")
     if title:
         ax.set_title(title)
     return ax
