@@ -215,7 +215,7 @@ def _arrow(ax, start, end, colour="#444444", **kw):
 
 
 def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
-    """The notes' picture of one encoder block: each word's own path, bottom to top.
+    """One encoder block as each word's own path, bottom to top (after The Illustrated Transformer).
 
     Every word's vector rises through ONE shared self-attention layer, where the paths depend on each
     other (every output z_i reads every input x_j: the crossing arrows), then through its own copy of
@@ -230,7 +230,7 @@ def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
         _, ax = plt.subplots(figsize=(2.2 * n + 3.2, 6.2))
     xs = 2.0 * (np.arange(n) - (n - 1) / 2)                     # one column per word
     half = xs[-1] + 1.0
-    ax.set_xlim(-half - 0.2, half + 3.4)
+    ax.set_xlim(-half - 0.2, half + 3.6)
     ax.set_ylim(-0.5, 7.4)
     ax.axis("off")
     y_in, y_att, y_z, y_ffn, y_out = 0.2, 2.0, 3.7, 5.0, 6.6
@@ -244,14 +244,15 @@ def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
     # One shared attention layer, drawn as a wide box the paths cross.
     ax.add_patch(FancyBboxPatch((-half, y_att - 0.45), 2 * half, 0.9, boxstyle="round,pad=0.03,rounding_size=0.12",
                                 facecolor=_COLOURS["attention"], edgecolor="black", linewidth=1.0, zorder=0.5))
-    ax.text(-half + 0.1, y_att + 0.3, "self-attention (one layer, shared)", ha="left", va="center", fontsize=9,
-            zorder=5, bbox={"facecolor": _COLOURS["attention"], "edgecolor": "none", "pad": 1.0})
+    # The layer's name sits beside the box, where no arrow crosses it.
+    ax.text(half + 0.3, y_att + 0.55, "self-attention\n(one layer, shared)", ha="left", va="center",
+            fontsize=9)
     for x_from in xs:
         for x_to in xs:
             _arrow(ax, (x_from, y_in + 0.3), (x_to, y_z - 0.25),
                    colour="#444444" if x_from == x_to else "#b0413e", linewidth=1.0 if x_from == x_to else 0.8)
     note = {"fontsize": 8.5, "color": "#555555", "ha": "left", "va": "center"}
-    ax.text(half + 0.3, y_att + 0.2, "dependent paths:\nevery z_i is computed\nfrom every x_j", **note)
+    ax.text(half + 0.3, y_att - 0.35, "dependent paths:\nevery z_i is computed\nfrom every x_j", **note)
     ax.text(half + 0.3, y_ffn, "independent paths:\neach z_i alone, the same\nnetwork: can run in parallel",
             **note)
     if title:
