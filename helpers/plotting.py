@@ -215,7 +215,7 @@ def _arrow(ax, start, end, colour="#444444", **kw):
 
 
 def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
-    """The notes' picture of one encoder block: each word's own path, bottom to top.
+    """One encoder block as each word's own path, bottom to top (after The Illustrated Transformer).
 
     Every word's vector rises through ONE shared self-attention layer, where the paths depend on each
     other (every output z_i reads every input x_j: the crossing arrows), then through its own copy of
@@ -230,7 +230,7 @@ def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
         _, ax = plt.subplots(figsize=(2.2 * n + 3.2, 6.2))
     xs = 2.0 * (np.arange(n) - (n - 1) / 2)                     # one column per word
     half = xs[-1] + 1.0
-    ax.set_xlim(-half - 0.2, half + 3.4)
+    ax.set_xlim(-half - 0.2, half + 3.6)
     ax.set_ylim(-0.5, 7.4)
     ax.axis("off")
     y_in, y_att, y_z, y_ffn, y_out = 0.2, 2.0, 3.7, 5.0, 6.6
@@ -244,14 +244,15 @@ def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
     # One shared attention layer, drawn as a wide box the paths cross.
     ax.add_patch(FancyBboxPatch((-half, y_att - 0.45), 2 * half, 0.9, boxstyle="round,pad=0.03,rounding_size=0.12",
                                 facecolor=_COLOURS["attention"], edgecolor="black", linewidth=1.0, zorder=0.5))
-    ax.text(-half + 0.1, y_att + 0.3, "self-attention (one layer, shared)", ha="left", va="center", fontsize=9,
-            zorder=5, bbox={"facecolor": _COLOURS["attention"], "edgecolor": "none", "pad": 1.0})
+    # The layer's name sits beside the box, where no arrow crosses it.
+    ax.text(half + 0.3, y_att + 0.55, "self-attention\n(one layer, shared)", ha="left", va="center",
+            fontsize=9)
     for x_from in xs:
         for x_to in xs:
             _arrow(ax, (x_from, y_in + 0.3), (x_to, y_z - 0.25),
                    colour="#444444" if x_from == x_to else "#b0413e", linewidth=1.0 if x_from == x_to else 0.8)
     note = {"fontsize": 8.5, "color": "#555555", "ha": "left", "va": "center"}
-    ax.text(half + 0.3, y_att + 0.2, "dependent paths:\nevery z_i is computed\nfrom every x_j", **note)
+    ax.text(half + 0.3, y_att - 0.35, "dependent paths:\nevery z_i is computed\nfrom every x_j", **note)
     ax.text(half + 0.3, y_ffn, "independent paths:\neach z_i alone, the same\nnetwork: can run in parallel",
             **note)
     if title:
@@ -259,13 +260,14 @@ def draw_paths_through_block(words=("x1", "x2", "x3"), ax=None, title=None):
     return ax
 
 
-def draw_add_norm(x, z, words=None, ax=None, title=None):
-    """The add & norm step as vectors, like the notes' figure: X -> self-attention -> Z, the residual
-    arrows carrying X around the sub-layer, and LayerNorm(X + Z) on top.
+def draw_add_norm(x, z, words=None, ax=None, title=None, colorbar=True):
+    """The add & norm step as vectors, after The Illustrated Transformer's figure: X -> self-attention
+    -> Z, the residual arrows carrying X around the sub-layer, and LayerNorm(X + Z) on top.
 
     x, z: (n, d) arrays, the sub-layer's input and output for n tokens (n <= 4 reads best, d <= 12);
-    each vector is drawn as a strip of d cells coloured by value. The top row is computed here as the
-    layer norm of x + z with gamma = 1, beta = 0 (eps 1e-5). Returns the Axes.
+    each vector is drawn as a strip of d cells coloured by value, on one scale shared by every strip
+    (shown by a colour bar unless colorbar=False). The top row is computed here as the layer norm of
+    x + z with gamma = 1, beta = 0 (eps 1e-5). Returns the Axes.
     """
     from helpers.layers import layer_norm     # local: plotting stays importable on its own
 
@@ -328,6 +330,9 @@ def draw_add_norm(x, z, words=None, ax=None, title=None):
     ax.text(0, y_norm + 0.12, "add & normalise:  LayerNorm(x + z)", ha="center", va="center", fontsize=9.5)
     ax.text(0, y_norm - 0.17, "each token on its own: mean 0, std 1", ha="center", va="center", fontsize=7.5,
             color="#555555")
+    if colorbar:
+        scale = plt.cm.ScalarMappable(norm=plt.Normalize(-vmax, vmax), cmap=cmap)
+        ax.figure.colorbar(scale, ax=ax, shrink=0.6, pad=0.02, label="value of a feature")
     if title:
         ax.set_title(title)
     return ax

@@ -211,6 +211,7 @@ def test_draw_add_norm_draws_x_z_and_their_layer_norm(rng):
     assert ax.get_title() == "add & norm"
     labels = "".join(t.get_text() for t in ax.texts)
     assert "LayerNorm(x + z)" in labels and "residual" in labels
+    assert len(ax.figure.axes) == 2                       # the strips and their colour bar
     # The top strips are the layer norm of x + z: each cell has the colour of its value on the
     # figure's one shared scale (RdBu_r, symmetric around 0).
     out = layer_norm(x + z, np.ones(5), np.zeros(5))
