@@ -7,7 +7,7 @@ around it lives here:
 - its input: token + *learned* position + token-type embeddings, then a layer norm
   (where notebook 03 added a fixed sinusoid);
 - a loader that maps the checkpoint's tensors onto ``helpers.encoder.EncoderBlockParams``
-  (read with ``safetensors.numpy.load_file``: plain arrays, never a pickle);
+  (read with ``helpers.safetensors_numpy.load_file``: plain arrays, never a pickle);
 - its output: the mean of the token vectors (padding excluded), scaled to length 1, as
   sentence-transformers does, giving one (384,) vector per sentence.
 
@@ -35,6 +35,7 @@ from .attention import AttentionParams
 from .embeddings import embed
 from .encoder import EncoderBlockParams, encoder_stack
 from .layers import FeedForwardParams, LayerNormParams, layer_norm
+from .safetensors_numpy import load_file, load_file_with_metadata
 from .tokens import pad_batch
 from .wordpiece import WordPieceTokenizer, load_vocab
 
@@ -111,9 +112,10 @@ def read_config(folder=None) -> dict:
 
 
 def load_state(folder=None) -> dict[str, np.ndarray]:
-    """Every tensor of model.safetensors as a NumPy array, by name (no pickle involved)."""
-    from safetensors.numpy import load_file
+    """Every tensor of model.safetensors as a NumPy array, by name (no pickle involved).
 
+    bfloat16 tensors are upcast to float32 (see ``helpers.safetensors_numpy``).
+    """
     return load_file(_model_folder(folder) / "model.safetensors")
 
 
@@ -468,13 +470,9 @@ def load_minilm_reference(name: str) -> tuple[dict[str, np.ndarray], dict[str, o
         concatenated; text i has ``ids[offsets[i]:offsets[i + 1]]``.
     Written by scripts/make_minilm_fixtures.py; no torch needed to read them.
     """
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
     path = _REFERENCE_DIR / f"minilm_{name}.safetensors"
     if not path.is_file():
         raise ValueError(f"no reference case {name!r}: expected {path}")
-    with safe_open(path, framework="numpy") as f:
-        metadata = f.metadata() or {}
+    arrays, metadata = load_file_with_metadata(path)
     texts = {k: (json.loads(v) if v.startswith("[") else v) for k, v in metadata.items()}
-    return load_file(path), texts
+    return arrays, texts
