@@ -73,7 +73,14 @@ def scaled_dot_product_attention(q, k, v, mask=None):
             f"q, k, v must be at least 2-D (..., n, d); got shapes {q.shape}, {k.shape}, {v.shape}"
         )
     d_k = q.shape[-1]
+    if d_k == 0:
+        raise ValueError(f"q and k need d_k >= 1 features, got shapes {q.shape}, {k.shape}")
     check_last_dim(k, d_k, "k", "d_k")
+    try:
+        np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ValueError(f"q, k, v must share their leading (batch, head) axes (or broadcast): got shapes "
+                         f"{q.shape}, {k.shape}, {v.shape}") from None
     if v.shape[-2] != k.shape[-2]:
         raise ValueError(
             f"v must have one row per key: expected shape (..., {k.shape[-2]}, d_v), got {v.shape}"
@@ -122,7 +129,7 @@ def _check_head_mask(mask, x_shape: tuple, n_heads: int) -> np.ndarray:
 
 def split_heads(x, n_heads: int) -> np.ndarray:
     """(..., n, d_model) -> (..., h, n, d_k): each head sees its own slice of the features."""
-    x = np.asarray(x)
+    x = float_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"split_heads expects shape (..., n, d_model), got shape {x.shape}")
     d_model = x.shape[-1]
@@ -136,7 +143,7 @@ def split_heads(x, n_heads: int) -> np.ndarray:
 
 def merge_heads(x) -> np.ndarray:
     """(..., h, n, d_k) -> (..., n, h * d_k): concatenate the heads' outputs feature-wise."""
-    x = np.asarray(x)
+    x = float_array(x, "x")
     if x.ndim < 3:
         raise ValueError(f"merge_heads expects shape (..., h, n, d_k), got shape {x.shape}")
     x = np.swapaxes(x, -2, -3)                                             # (..., n, h, d_k)
@@ -164,7 +171,8 @@ class AttentionParams:
 
     def __post_init__(self):
         self.n_heads = positive_int(self.n_heads, "n_heads", minimum=0)
-        shape = np.shape(self.w_q)
+        self.w_q = float_array(self.w_q, "w_q")
+        shape = self.w_q.shape
         if len(shape) != 2:
             raise ValueError(f"w_q must have shape (d_model, d_model), got shape {shape}")
         d_model = shape[0]

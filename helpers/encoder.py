@@ -116,6 +116,9 @@ def key_padding_to_attention_mask(mask, x_shape: tuple) -> np.ndarray:
     by whoever reads the output).
     """
     mask = bool_mask(mask)
+    if len(x_shape) < 2 or mask.ndim < 1:
+        raise ValueError(f"need x of shape (..., n, d_model) and a mask (n,) or (..., n); got x shape {tuple(x_shape)}, "
+                         f"mask shape {mask.shape}")
     tokens_shape = tuple(x_shape[:-1])
     if mask.shape != tokens_shape and mask.shape != tokens_shape[-1:]:
         shared = "" if len(tokens_shape) == 1 else f" (or ({tokens_shape[-1]},) for all sequences)"

@@ -187,6 +187,8 @@ def gelu_tanh(x) -> np.ndarray:
     "gelu_pytorch_tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Same shape and dtype.
     Within about 1e-3 of the exact ``gelu``; a model trained with it needs it."""
     x = float_array(x, "x")
+    if x.ndim == 0:
+        return gelu_tanh(x[None])[0]             # its in-place steps need an array, not a scalar
     with np.errstate(over="ignore"):         # x^3 overflows for huge |x|: tanh(+-inf) = +-1 is right
         inner = x * x
         inner *= x.dtype.type(0.044715)
@@ -228,16 +230,16 @@ class FeedForwardParams:
         if self.w_1.ndim != 2:
             raise ValueError(f"w_1 must have shape (d_model, d_ff), got shape {self.w_1.shape}")
         d_model, d_ff = self.w_1.shape
-        b_1 = float_array(self.b_1, "b_1")
-        if (b_1.shape == (d_model,) and np.shape(self.w_2) == (d_ff, d_model) and np.shape(self.b_2) == (d_ff,)
+        b_1, w_2, b_2 = float_array(self.b_1, "b_1"), float_array(self.w_2, "w_2"), float_array(self.b_2, "b_2")
+        if (b_1.shape == (d_model,) and w_2.shape == (d_ff, d_model) and b_2.shape == (d_ff,)
                 and d_model != d_ff):
             # Every shape fits w_1 and w_2 transposed (nn.Linear's (d_out, d_in) layout): say so, not "b_1 is wrong".
             raise ValueError(f"b_1 has shape {b_1.shape}, the size of w_1's first axis: w_1 of shape {self.w_1.shape} "
                              f"looks transposed (nn.Linear stores (d_out, d_in)); w_1 must be (d_model, d_ff) = "
                              f"({d_ff}, {d_model}) for this b_1, and w_2 (d_ff, d_model) = ({d_model}, {d_ff})")
         self.b_1 = check_shape(b_1, (d_ff,), "b_1")
-        self.w_2 = check_shape(float_array(self.w_2, "w_2"), (d_ff, d_model), "w_2")
-        self.b_2 = check_shape(float_array(self.b_2, "b_2"), (d_model,), "b_2")
+        self.w_2 = check_shape(w_2, (d_ff, d_model), "w_2")
+        self.b_2 = check_shape(b_2, (d_model,), "b_2")
 
     @property
     def d_model(self) -> int:

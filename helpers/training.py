@@ -254,6 +254,10 @@ def loss_and_grads(model: EncoderClassifier, batch: CountingData):
 
 def accuracy(logits, targets, ignore_index: int = IGNORE_INDEX) -> float:
     """Fraction of non-ignored positions whose largest logit is the target. logits (..., C), targets (...)."""
+    logits, targets = float_array(logits, "logits"), int_array(targets, "targets")
+    if logits.ndim < 1 or logits.shape[-1] == 0 or targets.shape != logits.shape[:-1]:
+        raise ValueError(f"logits must have shape (..., C) with C >= 1 and targets logits' shape without the class "
+                         f"axis; got shapes {logits.shape} and {targets.shape}")
     counted = targets != ignore_index
     if not counted.any():
         raise ValueError("accuracy needs at least one target that is not ignore_index")
@@ -347,6 +351,7 @@ def warmup_schedule(step: int, peak_lr: float, warmup_steps: int) -> float:
     Why warm up: at the start Adam's estimates of v rest on few gradients and the weights are
     random, so large steps can throw the model somewhere it never recovers from (post-LN above all).
     """
+    step, warmup_steps = positive_int(step, "step", minimum=-(2**63)), positive_int(warmup_steps, "warmup_steps", minimum=-(2**63))
     if step < 1 or warmup_steps < 1:
         raise ValueError(f"step and warmup_steps count from 1, got step={step}, warmup_steps={warmup_steps}")
     return peak_lr * min(step / warmup_steps, (warmup_steps / step) ** 0.5)
@@ -357,6 +362,7 @@ def paper_schedule(step: int, d_model: int, warmup_steps: int = 4000) -> float:
 
     It is ``warmup_schedule`` with peak_lr = (d_model * warmup_steps)^-0.5.
     """
+    step, warmup_steps = positive_int(step, "step", minimum=-(2**63)), positive_int(warmup_steps, "warmup_steps", minimum=-(2**63))
     if step < 1 or warmup_steps < 1:
         raise ValueError(f"step and warmup_steps count from 1, got step={step}, warmup_steps={warmup_steps}")
     positive_int(d_model, "d_model")
