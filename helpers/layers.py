@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks_internal import check_last_dim, check_shape, float_array, positive_int
+from ._checks_internal import check_last_dim, check_shape, float_array, positive_float, positive_int
 
 __all__ = [
     "linear",
@@ -54,7 +54,7 @@ def _check_weight_and_bias(w, b) -> tuple[np.ndarray, np.ndarray]:
 def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
     """Normalise each position's feature vector to mean 0, variance 1, then scale and shift.
 
-    x: (..., d_model); gamma, beta: (d_model,). Statistics run over the last axis only, so
+    x: (..., d_model); gamma, beta: (d_model,); eps > 0. Statistics run over the last axis only, so
     every token is normalised on its own (batch norm would average over tokens instead).
     The variance is the biased one (divide by d_model), as in PyTorch. A constant vector has
     variance 0: eps keeps the division finite and the output is exactly ``beta``.
@@ -66,6 +66,7 @@ def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"x must have shape (..., d_model) with d_model >= 1, got shape {x.shape}")
     d_model = x.shape[-1]
+    eps = positive_float(eps, "eps")          # eps > 0 keeps a constant row finite (exactly beta)
     gamma = check_shape(gamma, (d_model,), "gamma").astype(x.dtype, copy=False)
     beta = check_shape(beta, (d_model,), "beta").astype(x.dtype, copy=False)
     # Shift each row by its first entry first (layer norm ignores shifts): a constant row becomes
