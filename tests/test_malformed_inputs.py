@@ -79,10 +79,6 @@ IDS = st.one_of(arrays(dtypes=[np.int64, np.int32]), arrays(), ODD)
 SIZES = st.one_of(st.sampled_from([-1, 0, 1, 2, 3, 4, 2.0, "2", None, True, np.int64(2)]))
 
 
-def ints(draw):
-    return draw(SIZES)
-
-
 # name -> function of hypothesis' `data` making the call (each argument drawn, mostly near-valid).
 CALLS = {
     "softmax": lambda d: att.softmax(d.draw(FLOATS), d.draw(st.sampled_from([-1, 0, 1, 3, 1.5]))),
