@@ -67,6 +67,13 @@ def positive_float(value, name: str, allow_zero: bool = False) -> float:
     return value
 
 
+def check_kind(value, kind: type, name: str):
+    """``value`` if it is a ``kind`` (e.g. AttentionParams), else a TypeError naming both."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
 def check_ids_in_range(ids: np.ndarray, vocab_size: int, name: str = "token_ids") -> None:
     if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         bad = ids[(ids < 0) | (ids >= vocab_size)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks_internal import bool_mask, check_last_dim, check_shape, float_array, positive_int
+from ._checks_internal import bool_mask, check_kind, check_last_dim, check_shape, float_array, positive_int
 from .layers import linear
 
 __all__ = [
@@ -227,6 +227,7 @@ def multi_head_attention(x, params: AttentionParams, mask=None):
     Returns: ``(output (..., n, d_model), weights (..., h, n, n))``.
     """
     x = float_array(x, "x")
+    check_kind(params, AttentionParams, "params")
     check_last_dim(x, params.d_model, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., n, {params.d_model}), got shape {x.shape}")

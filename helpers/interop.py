@@ -103,6 +103,8 @@ def from_torch_encoder_layer(state_dict, n_heads: int, *, norm_first: bool = Fal
 def to_torch_encoder_layer(params: EncoderBlockParams) -> dict[str, np.ndarray]:
     """The inverse: a ``{key: array}`` dict that ``nn.TransformerEncoderLayer.load_state_dict`` accepts
     (after ``torch.from_numpy`` on each value)."""
+    if not isinstance(params, EncoderBlockParams):
+        raise TypeError(f"params must be an EncoderBlockParams, got {type(params).__name__}")
     a, f = params.attention, params.feed_forward
     return {
         "self_attn.in_proj_weight": np.ascontiguousarray(np.concatenate([a.w_q.T, a.w_k.T, a.w_v.T])),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks_internal import check_last_dim, check_shape, float_array, positive_float, positive_int
+from ._checks_internal import check_kind, check_last_dim, check_shape, float_array, positive_float, positive_int
 
 __all__ = [
     "linear",
@@ -271,6 +271,7 @@ def feed_forward(x, params: FeedForwardParams, activation: str = "relu") -> np.n
     One matrix product covers all positions at once; no position sees another.
     """
     x = float_array(x, "x")
+    check_kind(params, FeedForwardParams, "params")
     check_last_dim(x, params.d_model, "x")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")

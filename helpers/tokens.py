@@ -76,6 +76,8 @@ class Vocabulary:
     UNK = "<unk>"
 
     def __init__(self, words: Iterable[str]):
+        if isinstance(words, str) or not hasattr(words, "__iter__"):
+            raise TypeError(f"words must be an iterable of str, got {type(words).__name__}")
         self.itos: list[str] = [self.PAD, self.UNK]
         for word in words:
             if not isinstance(word, str):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
-from ._checks_internal import check_shape, float_array, int_array, positive_float, positive_int
+from ._checks_internal import check_kind, check_shape, float_array, int_array, positive_float, positive_int
 from .embeddings import encoder_input, init_embedding_table
 from .encoder import EncoderBlockParams, init_encoder_stack
 from .layers import LayerNormParams
@@ -83,7 +83,10 @@ def make_counting_data(rng: np.random.Generator, n_sequences: int, n_letters: in
     easy to express: the less weight a query puts on BOS, the more copies of it there are.
     Returns arrays of width n = max_len + 1; vocabulary size 2 + n_letters, max_len + 1 classes.
     """
-    if not 1 <= min_len <= max_len or n_letters < 1 or n_sequences < 0:
+    n_sequences = positive_int(n_sequences, "n_sequences", minimum=0)
+    n_letters, min_len, max_len = (positive_int(v, name, minimum=-(2**63)) for v, name in
+                                   ((n_letters, "n_letters"), (min_len, "min_len"), (max_len, "max_len")))
+    if not 1 <= min_len <= max_len or n_letters < 1:
         raise ValueError(f"need n_letters >= 1 and 1 <= min_len <= max_len, got n_letters={n_letters}, "
                          f"min_len={min_len}, max_len={max_len}")
     lengths = rng.integers(min_len, max_len + 1, size=n_sequences)
@@ -203,6 +206,8 @@ def load_parameters(model: EncoderClassifier, values: dict[str, np.ndarray]) -> 
     Every parameter must be given, with its shape. Returns the model.
     """
     params = named_parameters(model)
+    if not hasattr(values, "keys"):
+        raise TypeError(f"values must be a dict {{name: array}}, got {type(values).__name__}")
     if values.keys() != params.keys():
         raise ValueError(f"values must name every parameter; missing {sorted(params.keys() - values.keys())}, "
                          f"extra {sorted(values.keys() - params.keys())}")
@@ -246,6 +251,7 @@ def loss_and_grads(model: EncoderClassifier, batch: CountingData):
     """
     from .backward import cross_entropy_backward, cross_entropy_forward
 
+    check_kind(batch, CountingData, "batch")
     logits, cache = classifier_forward(model, batch.token_ids, batch.mask)
     loss, loss_cache = cross_entropy_forward(logits, batch.targets, ignore_index=IGNORE_INDEX)
     grads = classifier_backward(cross_entropy_backward(loss_cache), cache)
@@ -268,6 +274,7 @@ def evaluate(model: EncoderClassifier, data: CountingData) -> tuple[float, float
     """(mean cross-entropy, accuracy) of the model on a whole data set, no gradients."""
     from .backward import cross_entropy_forward
 
+    check_kind(data, CountingData, "data")
     logits, _ = classifier_forward(model, data.token_ids, data.mask)
     loss, _ = cross_entropy_forward(logits, data.targets, ignore_index=IGNORE_INDEX)
     return float(loss), accuracy(logits, data.targets)
@@ -401,6 +408,9 @@ def train(model: EncoderClassifier, data: CountingData, *, steps: int, batch_siz
     then ends there): a diverged run stays diverged, and there is no point computing NaNs.
     """
     steps = positive_int(steps, "steps", minimum=0)
+    check_kind(data, CountingData, "data")
+    if eval_data is not None:
+        check_kind(eval_data, CountingData, "eval_data")
     eval_every = positive_int(eval_every, "eval_every")
     if not callable(schedule):
         raise TypeError(f"schedule must be a function step -> learning rate, got {type(schedule).__name__}")

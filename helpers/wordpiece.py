@@ -178,6 +178,10 @@ class WordPieceTokenizer:
     def __init__(self, vocab: dict[str, int], max_length: int = 256, lowercase: bool = True,
                  unk_token: str = "[UNK]", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                  pad_token: str = "[PAD]", mask_token: str = "[MASK]", max_chars_per_word: int = 100):
+        if not isinstance(vocab, dict):
+            raise TypeError(f"vocab must be a dict {{token: id}} (load_vocab(path)), got {type(vocab).__name__}")
+        if isinstance(max_length, bool) or not isinstance(max_length, int | np.integer):
+            raise TypeError(f"max_length must be an integer, got {type(max_length).__name__} {max_length!r}")
         specials = (unk_token, cls_token, sep_token, pad_token, mask_token)
         missing = [t for t in specials if t not in vocab]
         if missing:
@@ -264,4 +268,6 @@ class WordPieceTokenizer:
         """
         if isinstance(texts, str):
             texts = [texts]
+        if not isinstance(texts, list | tuple):
+            raise TypeError(f"texts must be a str or a list of str, got {type(texts).__name__}")
         return pad_batch([self.encode(t) for t in texts], pad_id=self.pad_id)

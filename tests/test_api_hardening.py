@@ -434,3 +434,18 @@ def minilm():
         return pretrained.load_minilm()
     except pretrained.ModelNotInstalledError as err:
         pytest.skip(str(err))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: encoder_block(np.ones((2, 4)), None), "params must be a EncoderBlockParams, got NoneType"),
+    (lambda: multi_head_attention(np.ones((2, 4)), {"w_q": 1}), "params must be a AttentionParams, got dict"),
+    (lambda: encoder_stack(np.ones((2, 4)), None), "blocks must be a list of EncoderBlockParams"),
+    (lambda: training.make_counting_data(np.random.default_rng(0), 2.0), "n_sequences must be an integer"),
+    (lambda: training.load_parameters(training.init_classifier(np.random.default_rng(0), 4, 3, d_model=4,
+                                                                n_layers=1), [1]), "values must be a dict"),
+    (lambda: Vocabulary(None), "words must be an iterable of str"),
+    (lambda: pretrained.WordPieceTokenizer(None), "vocab must be a dict"),
+], ids=["block", "attention", "stack", "counting_data", "load_parameters", "vocabulary", "tokenizer"])
+def test_wrong_kinds_of_objects_get_a_type_error_naming_the_argument(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
