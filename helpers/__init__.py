@@ -9,6 +9,7 @@ Stage -> module:
   PyTorch weights in and out       helpers.interop
   pictures                         helpers.plotting   (imports matplotlib; loaded on first use)
   PyTorch reference answers        helpers.reference  (safetensors fixtures; no torch needed)
+  .safetensors files in NumPy      helpers.safetensors_numpy (no pickle; bfloat16 upcast to float32)
   10 pretrained MiniLM             helpers.pretrained, helpers.wordpiece (loaded on first use)
   11-12 backward pass, grad checks helpers.backward, helpers.gradcheck
   exercise checks                  helpers.checks

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks_internal import bool_mask, check_last_dim, float_array
+from ._checks_internal import bool_mask, check_kind, check_last_dim, float_array, positive_float, positive_int
 from .attention import AttentionParams, init_attention, multi_head_attention
 from .layers import (
     ACTIVATIONS,
@@ -58,6 +58,10 @@ class EncoderBlockParams:
     eps: float = 1e-5
 
     def __post_init__(self):
+        check_kind(self.attention, AttentionParams, "attention")
+        check_kind(self.feed_forward, FeedForwardParams, "feed_forward")
+        check_kind(self.norm1, LayerNormParams, "norm1")
+        check_kind(self.norm2, LayerNormParams, "norm2")
         d_model = self.attention.d_model
         if self.feed_forward.d_model != d_model:
             raise ValueError(
@@ -69,6 +73,7 @@ class EncoderBlockParams:
                 raise ValueError(f"{name}.gamma must have shape ({d_model},), got shape {shape}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        self.eps = positive_float(self.eps, "eps")
 
     @property
     def n_heads(self) -> int:
@@ -101,21 +106,31 @@ def init_encoder_block(rng: np.random.Generator, d_model: int, n_heads: int, d_f
 def init_encoder_stack(rng: np.random.Generator, n_layers: int, d_model: int, n_heads: int,
                        d_ff: int, **kwargs) -> list[EncoderBlockParams]:
     """n_layers blocks of identical structure, each with its own weights (nothing is shared)."""
+    n_layers = positive_int(n_layers, "n_layers")
     return [init_encoder_block(rng, d_model, n_heads, d_ff, **kwargs) for _ in range(n_layers)]
 
 
 def key_padding_to_attention_mask(mask, x_shape: tuple) -> np.ndarray:
     """Key-padding mask (n,) or (..., n) -> attention mask (..., 1, 1, n) for multi-head attention.
 
+    The result has one axis per axis of the attention scores (..., h, n, n), as multi_head_attention
+    requires: a shared (n,) mask for x of shape (B, n, d_model) becomes (1, 1, 1, n).
+
     The two singleton axes broadcast over heads and query rows: every query may look at every
     real key, no query may look at padding. Padded query rows are still computed (and ignored
     by whoever reads the output).
     """
     mask = bool_mask(mask)
+    if not isinstance(x_shape, tuple | list):
+        raise TypeError(f"x_shape must be a tuple such as x.shape, got {type(x_shape).__name__}")
+    if len(x_shape) < 2 or mask.ndim < 1:
+        raise ValueError(f"need x of shape (..., n, d_model) and a mask (n,) or (..., n); got x shape {tuple(x_shape)}, "
+                         f"mask shape {mask.shape}")
     tokens_shape = tuple(x_shape[:-1])
     if mask.shape != tokens_shape and mask.shape != tokens_shape[-1:]:
         shared = "" if len(tokens_shape) == 1 else f" (or ({tokens_shape[-1]},) for all sequences)"
         raise ValueError(f"key-padding mask must have shape {tokens_shape}{shared}, got shape {mask.shape}")
+    mask = mask.reshape((1,) * (len(tokens_shape) - mask.ndim) + mask.shape)
     return mask[..., None, None, :]
 
 
@@ -134,6 +149,7 @@ def encoder_block(x, params: EncoderBlockParams, mask=None, return_attention: bo
     Returns: output (..., n, d_model), plus the attention weights (..., h, n, n) when
     ``return_attention`` is True.
     """
+    check_kind(params, EncoderBlockParams, "params")
     x = _check_input(x, params.d_model)
     attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
     ln1, ln2 = params.norm1, params.norm2
@@ -165,6 +181,8 @@ def encoder_stack(x, blocks: list[EncoderBlockParams], mask=None, final_norm: La
     Returns: output (..., n, d_model), plus the attention weights of every block stacked
     as (n_layers, ..., h, n, n) when ``return_attention`` is True.
     """
+    if not isinstance(blocks, list | tuple):
+        raise TypeError(f"blocks must be a list of EncoderBlockParams, got {type(blocks).__name__}")
     if not blocks:
         raise ValueError("encoder_stack needs at least one block, got 0")
     all_weights = []

@@ -77,8 +77,11 @@ def _is_control(char: str) -> bool:
 
 def load_vocab(path) -> dict[str, int]:
     """vocab.txt -> {token: id}: one token per line, the id is the line number (from 0)."""
-    with open(path, encoding="utf-8") as f:
-        return {line.rstrip("\n"): i for i, line in enumerate(f)}
+    try:
+        with open(path, encoding="utf-8") as f:
+            return {line.rstrip("\n"): i for i, line in enumerate(f)}
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: a vocabulary must be UTF-8 text, one token per line ({err})") from None
 
 
 # ASCII text (most English) has no accents, no CJK and one-to-one lower-casing: a translation
@@ -175,6 +178,10 @@ class WordPieceTokenizer:
     def __init__(self, vocab: dict[str, int], max_length: int = 256, lowercase: bool = True,
                  unk_token: str = "[UNK]", cls_token: str = "[CLS]", sep_token: str = "[SEP]",
                  pad_token: str = "[PAD]", mask_token: str = "[MASK]", max_chars_per_word: int = 100):
+        if not isinstance(vocab, dict):
+            raise TypeError(f"vocab must be a dict {{token: id}} (load_vocab(path)), got {type(vocab).__name__}")
+        if isinstance(max_length, bool) or not isinstance(max_length, int | np.integer):
+            raise TypeError(f"max_length must be an integer, got {type(max_length).__name__} {max_length!r}")
         specials = (unk_token, cls_token, sep_token, pad_token, mask_token)
         missing = [t for t in specials if t not in vocab]
         if missing:
@@ -243,7 +250,11 @@ class WordPieceTokenizer:
         return [self.vocab.get(t, self.unk_id) for t in tokens]
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
-        return [self.ids_to_tokens[int(i)] for i in np.asarray(ids).reshape(-1)]
+        ids = np.asarray(ids).reshape(-1)
+        unknown = [i for i in ids.tolist() if i not in self.ids_to_tokens]
+        if unknown:
+            raise ValueError(f"ids must be ids of this vocabulary (V = {self.vocab_size}), got {unknown[:5]}")
+        return [self.ids_to_tokens[int(i)] for i in ids]
 
     def encode(self, text: str) -> np.ndarray:
         """Text -> int64 ids (n,): [CLS] pieces [SEP], at most ``max_length`` of them."""
@@ -257,4 +268,6 @@ class WordPieceTokenizer:
         """
         if isinstance(texts, str):
             texts = [texts]
+        if not isinstance(texts, list | tuple):
+            raise TypeError(f"texts must be a str or a list of str, got {type(texts).__name__}")
         return pad_batch([self.encode(t) for t in texts], pad_id=self.pad_id)
