@@ -259,7 +259,7 @@ def _close(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> bool:
     g = got.astype(np.float64) if got.dtype.kind in "bui" else got
     w = want.astype(np.float64) if want.dtype.kind in "bui" else want
     with np.errstate(all="ignore"):
-        return bool(np.allclose(g, w, atol=atol, rtol=rtol, equal_nan=False))
+        return bool(np.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True))
 
 
 def first_difference(got: np.ndarray, want: np.ndarray, atol: float = 0.0, rtol: float = 0.0):
