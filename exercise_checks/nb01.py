@@ -28,7 +28,7 @@ def _check_1_1(one_hot_rows, tag: str) -> None:
         expected[np.arange(n), ids] = 1.0
         mistakes = [Mistake("transposed", "the rows are transposed: shape should be (n, V), one row per id",
                             expected.T)]
-        rows = ex.call(one_hot_rows, ids.copy(), V, case=case, forbid=rules, inputs=None)
+        rows = ex.call(one_hot_rows, ids.copy(), V, case=case, forbid=rules, names=("ids", "V"))
         arr = ex.compare(rows, expected, case=case, mistakes=mistakes)
         if arr.dtype.kind != "f":
             ex.fail(f"the rows should be a float array, got dtype {arr.dtype} ({case}): the next stage "

@@ -114,7 +114,7 @@ def _check_2_2(bottom_input, tag: str) -> None:
                     rows * d_model + pe),
             Mistake("no pe", "the positional encoding is missing", rows * np.sqrt(d_model)),
         ]
-        out = ex.call(bottom_input, ids.copy(), table.copy(), case=case, forbid=rules)
+        out = ex.call(bottom_input, ids.copy(), table.copy(), case=case, forbid=rules, names=("ids", "table"))
         ex.compare(out, expected, case=case, mistakes=mistakes, atol=1e-10, rtol=1e-10)
 
 

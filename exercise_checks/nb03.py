@@ -8,6 +8,8 @@ from ._core import Exercise, Mistake, forbidden, probe_rng
 
 __all__ = ["check_3_1", "check_3_2", "hidden_3_1", "hidden_3_2"]
 
+_NAMES_3_2 = ("ids", "table", "position_table")
+
 
 def _check_3_1(positional_encoding, tag: str) -> None:
     ex = Exercise("3.1", "positional_encoding")
@@ -50,7 +52,8 @@ def _check_3_1(positional_encoding, tag: str) -> None:
             mistakes.append(Mistake("base ignored", "the base argument is ignored (this is base 10000)",
                                     sinusoid(positions, d_model, 10000.0)))
         kwargs = {} if base is None else {"base": base}
-        out = ex.call(positional_encoding, positions.copy(), d_model, case=case, forbid=rules, **kwargs)
+        out = ex.call(positional_encoding, positions.copy(), d_model, case=case, forbid=rules,
+                      names=("positions", "d_model"), **kwargs)
         ex.compare(out, expected, case=case, mistakes=mistakes, atol=1e-9, rtol=1e-9)
 
 
@@ -89,14 +92,16 @@ def _check_3_2(learned_position_input, tag: str) -> None:
         ]
         if max_len == n:
             try:
-                out = ex.call(learned_position_input, ids.copy(), table.copy(), position_table.copy(), case=case)
+                out = ex.call(learned_position_input, ids.copy(), table.copy(), position_table.copy(), case=case,
+                              names=_NAMES_3_2)
             except AssertionError as err:
                 if "ValueError" in str(err):
                     ex.fail(f"raises for a sentence of exactly max_len tokens, which fits ({case}): raise only "
                             "when n > max_len", "raises at max_len")
                 raise
         else:
-            out = ex.call(learned_position_input, ids.copy(), table.copy(), position_table.copy(), case=case)
+            out = ex.call(learned_position_input, ids.copy(), table.copy(), position_table.copy(), case=case,
+                              names=_NAMES_3_2)
         ex.compare(out, expected, case=case, mistakes=mistakes, atol=1e-10, rtol=1e-10)
     for over in (1, int(rng.integers(2, 5))):
         V, d_model, max_len = 10, int(rng.choice([4, 6])), int(rng.integers(3, 7))
