@@ -19,7 +19,6 @@ about 90 characters): ``Exercise 4.1: <mistake or case>: <detail>``.
 from __future__ import annotations
 
 import dataclasses
-import importlib.machinery
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -128,10 +127,26 @@ def numpy_is_sane() -> bool:
 # Forbidden helpers: "write it yourself", enforced whatever route reaches the helper
 
 
+def _find_spec(package: str):
+    """The import system's spec for a top-level ``package``, asked of the finders directly (an editable
+    install has its own finder) and never of sys.modules."""
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(package, None)
+        except Exception:
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
 def _package_dir(package: str) -> Path:
     """The directory of ``package`` found on sys.path, not through sys.modules (which a learner's
     cell could replace)."""
-    spec = importlib.machinery.PathFinder.find_spec(package)
+    spec = _find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"cannot find the package {package!r} on sys.path")
     return Path(list(spec.submodule_search_locations)[0]).resolve()
@@ -259,7 +274,7 @@ def _close(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> bool:
     g = got.astype(np.float64) if got.dtype.kind in "bui" else got
     w = want.astype(np.float64) if want.dtype.kind in "bui" else want
     with np.errstate(all="ignore"):
-        return bool(np.allclose(g, w, atol=atol, rtol=rtol, equal_nan=False))
+        return bool(np.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True))
 
 
 def first_difference(got: np.ndarray, want: np.ndarray, atol: float = 0.0, rtol: float = 0.0):
@@ -273,13 +288,22 @@ def first_difference(got: np.ndarray, want: np.ndarray, atol: float = 0.0, rtol:
     return tuple(int(i) for i in index), want[index], got[index]
 
 
-def _fmt(value) -> str:
+def _fmt(value, digits: int = 4) -> str:
     value = np.asarray(value).item() if np.ndim(value) == 0 else value
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
+        return f"{float(value):.{digits}g}"
     return repr(value)
+
+
+def _fmt_pair(want, have) -> tuple[str, str]:
+    """Both values with enough digits to tell them apart (4 significant digits, up to 12)."""
+    for digits in (4, 6, 8, 10, 12):
+        a, b = _fmt(want, digits), _fmt(have, digits)
+        if a != b:
+            return a, b
+    return a, b
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,18 +341,19 @@ class Exercise:
     # -- calling the learner's function -------------------------------------------------------
 
     def call(self, func: Callable, *args, case: str, forbid: Iterable[Forbidden] = (),
-             inputs: dict | None = None, expect_error: type[BaseException] | None = None, **kwargs):
+             inputs: dict | None = None, names: Sequence[str] = (),
+             expect_error: type[BaseException] | None = None, **kwargs):
         """``func(*args, **kwargs)`` under the tripwire, with the inputs checked afterwards.
 
         ``inputs``: {name: the array or object handed over} to check for in-place changes (default:
-        every positional and keyword argument, named arg1, arg2...). With ``expect_error``, the call
+        every positional argument, named by ``names`` or "argument 1", ..., and every keyword argument). With ``expect_error``, the call
         must raise that type (any message): returns the exception, or fails if the call returns.
         Otherwise returns the result; any exception becomes a CheckFailed naming the case.
         """
         if not callable(func):
             self.fail(f"{self.function_name} is not a function (got {type(func).__name__})", "not callable")
         if inputs is None:
-            inputs = {f"argument {i + 1}": a for i, a in enumerate(args)}
+            inputs = {(names[i] if i < len(names) else f"argument {i + 1}"): a for i, a in enumerate(args)}
             inputs.update({k: v for k, v in kwargs.items()})
         before = {name: snapshot(value) for name, value in inputs.items()}
         rules = tuple(forbid)
@@ -385,24 +410,28 @@ class Exercise:
                 mistakes: Sequence[Mistake] = (), atol: float = 1e-6, rtol: float = 1e-6,
                 dtype=None) -> np.ndarray:
         """Pass if ``got`` matches ``expected`` (shape, values within tolerance, and ``dtype`` if
-        given). Otherwise name the first mistake whose output ``got`` matches (skipping mistakes
-        that give the right answer on this probe), else the generic message."""
+        given). Otherwise name the mistake whose output ``got`` matches, if exactly one does (mistakes
+        that give the right answer on this probe are no evidence), else the generic message."""
         expected = np.asarray(expected)
         arr = self.array(got, case, what)
         if _close(arr, expected, atol, rtol):
             if dtype is not None and arr.dtype != np.dtype(dtype):
                 self.fail(f"{what} has dtype {arr.dtype}, expected {np.dtype(dtype)} ({case})", "dtype")
             return arr
+        matching = []
         for mistake in mistakes:
             wrong = _as_array(mistake.output)
             if wrong is None or _close(wrong, expected, atol, rtol):
                 continue                        # the mistake is invisible on this probe: not evidence
             if _close(arr, wrong, atol, rtol):
-                self.named(mistake, case)
+                matching.append(mistake)
+        if len({m.key for m in matching}) == 1:     # two mistakes giving this output: name neither
+            self.named(matching[0], case)
         if arr.shape != expected.shape:
             self.fail(f"{what} has shape {arr.shape}, expected {expected.shape} ({case})", None)
         index, want, have = first_difference(arr, expected, atol, rtol)
-        self.fail(f"{case}: {what}{list(index) if index else ''} expected {_fmt(want)}, got {_fmt(have)}")
+        shown_want, shown_have = _fmt_pair(want, have)
+        self.fail(f"{case}: {what}{list(index) if index else ''} expected {shown_want}, got {shown_have}")
 
     def equal(self, got, expected, *, case: str, what: str = "the result",
               mistakes: Sequence[Mistake] = (), dtype=None):
@@ -419,8 +448,9 @@ def hidden_loader_source(module: str) -> str:
     literally (it is not called at run time, which a learner could intercept); the tests compare.
     """
     return (
-        "import importlib as _il, importlib.machinery as _im, importlib.util as _iu, sys as _sys, uuid as _uu\n"
-        "_found = _im.PathFinder.find_spec(\"exercise_checks\")\n"
+        "import importlib as _il, importlib.util as _iu, sys as _sys, uuid as _uu\n"
+        "_found = next(s for s in (f.find_spec(\"exercise_checks\", None) for f in _sys.meta_path\n"
+        "                          if hasattr(f, \"find_spec\")) if s is not None)\n"
         "_name = \"_exercise_checks_\" + _uu.uuid4().hex\n"
         "_spec = _iu.spec_from_file_location(_name, _found.origin, "
         "submodule_search_locations=list(_found.submodule_search_locations))\n"

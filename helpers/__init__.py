@@ -11,12 +11,11 @@ Stage -> module:
   PyTorch reference answers        helpers.reference  (safetensors fixtures; no torch needed)
   10 pretrained MiniLM             helpers.pretrained, helpers.wordpiece (loaded on first use)
   11-12 backward pass, grad checks helpers.backward, helpers.gradcheck
-  exercise checks                  helpers.checks
 """
 
 import importlib
 
-from . import attention, backward, checks, embeddings, encoder, gradcheck, interop, layers, tokens
+from . import attention, backward, embeddings, encoder, gradcheck, interop, layers, tokens
 from .attention import (
     AttentionParams,
     merge_heads,
