@@ -47,7 +47,7 @@ def _check_1_1(one_hot_rows, tag: str) -> None:
 def _raises(ex, func, ids, V, case, rules):
     """The ValueError raised (any message), or None if the call returned."""
     try:
-        return ex.call(func, ids.copy(), V, case=case, forbid=rules, expect_error=ValueError)
+        return ex.call(func, ids.copy(), V, case=case, forbid=rules, names=("ids", "V"), expect_error=ValueError)
     except AssertionError as err:
         if getattr(err, "mistake", None) == "no error":
             return None
