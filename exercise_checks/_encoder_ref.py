@@ -177,3 +177,43 @@ def field(params, path):
     for part in path.split("."):
         obj = getattr(obj, part, None)
     return obj
+
+
+class _ModuleCode:
+    """A tripwire rule: any function of the standard library's ``inspect`` module. A learner's function
+    has no use for it; a cheat would use it to read the check's own frames (its expected values)."""
+
+    display = "inspect (reading the checker's frames)"
+
+    def __init__(self):
+        import inspect
+
+        self.filename = str(Path(inspect.__file__).resolve())
+
+    def matches(self, code) -> bool:
+        try:
+            return str(Path(code.co_filename).resolve()) == self.filename
+        except (OSError, ValueError):
+            return False
+
+
+FRAMES = _ModuleCode()
+
+_NUMPY_NAMES = ("exp", "cos", "sqrt", "sum", "mean", "max", "maximum", "where", "matmul", "swapaxes", "einsum",
+                "isfinite", "abs", "allclose", "array_equal", "isclose", "concatenate", "outer", "prod", "zeros",
+                "ones", "array", "asarray", "broadcast_to", "tile", "all", "any", "argmax", "reshape", "split")
+_MATH_NAMES = ("cos", "sqrt", "erf")
+
+
+def require_unpatched(ex) -> None:
+    """Refuse to grade when a cell replaced a NumPy or math function the checks compute with (the learner's
+    function and the expected value would then agree on nonsense)."""
+    import math
+
+    bad = [f"np.{n}" for n in _NUMPY_NAMES if not str(getattr(getattr(np, n, None), "__module__", "")).startswith("numpy")]
+    bad += [f"np.linalg.norm"] if getattr(np.linalg.norm, "__module__", "") != "numpy.linalg" else []
+    bad += [f"math.{n}" for n in _MATH_NAMES if getattr(getattr(math, n, None), "__module__", "") != "math"]
+    if abs(math.pi - 3.141592653589793) > 0 or abs(np.pi - 3.141592653589793) > 0:
+        bad.append("pi")
+    if bad:
+        ex.fail(f"{', '.join(bad[:3])} were replaced: restart the kernel and run the notebook again", "numpy patched")

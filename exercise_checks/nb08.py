@@ -16,7 +16,7 @@ def _rules_8_1():
     return (forbidden("helpers.encoder.encoder_block"), forbidden("helpers.encoder.encoder_stack"),
             forbidden("helpers.backward.encoder_block_forward", "helpers.backward.encoder_block_forward"),
             forbidden("helpers.backward.encoder_block_vjp", "helpers.backward.encoder_block_vjp"),
-            ref.OWN_CODE)
+            ref.OWN_CODE, ref.FRAMES)
 
 
 def _mistakes_8_1(x, p, mask):
@@ -53,6 +53,7 @@ def _mistakes_8_1(x, p, mask):
 
 def _check_8_1(pre_ln_encoder_block, tag: str) -> None:
     ex = Exercise("8.1", "pre_ln_encoder_block")
+    ref.require_unpatched(ex)
     rules = _rules_8_1()
     rng = probe_rng(tag)
     hidden = "hidden" in tag
@@ -101,7 +102,7 @@ def hidden_8_1(pre_ln_encoder_block) -> None:
 def _count_rules():
     return (forbidden("helpers.encoder.count_parameters"), forbidden("helpers.encoder.init_encoder_block"),
             forbidden("helpers.encoder.init_encoder_stack"), forbidden("helpers.attention.init_attention"),
-            forbidden("helpers.layers.init_feed_forward"), ref.OWN_CODE)
+            forbidden("helpers.layers.init_feed_forward"), ref.OWN_CODE, ref.FRAMES)
 
 
 def count_results(ex, func, calls, rules):
@@ -134,6 +135,7 @@ def _block_count(d, f):
 
 def _check_8_2(encoder_block_parameter_count, tag: str) -> None:
     ex = Exercise("8.2", "encoder_block_parameter_count")
+    ref.require_unpatched(ex)
     rules = _count_rules()
     rng = probe_rng(tag)
     pairs = [(512, 2048), (8, 16), (12, 40), (5, 3), (1, 1)] if "visible" in tag else [(768, 3072), (384, 1536), (7, 7)]
@@ -244,8 +246,9 @@ def compare_block(ex, block, expected: dict, case: str, *, label: str = "the blo
 
 def _check_8_3(block_from_torch_state, tag: str) -> None:
     ex = Exercise("8.3", "block_from_torch_state")
+    ref.require_unpatched(ex)
     rules = (forbidden("helpers.interop.from_torch_encoder_layer"), forbidden("helpers.interop.from_torch_encoder"),
-             forbidden("helpers.reference.block_case"), ref.OWN_CODE)
+             forbidden("helpers.reference.block_case"), ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
     sizes = [(8, 12, 2), (12, 20, 3), (8, 4, 1)] if "visible" in tag else [(16, 24, 8), (6, 10, 2)]
     cases = [(_torch_state(rng, d, f), h, f"a random state dict, d_model={d}, d_ff={f}, n_heads={h}")

@@ -69,7 +69,8 @@ def _nonfinite_from_overflow(ex, got, expected, naive, case, what):
 
 def _check_9_1(cross_attention, tag: str) -> None:
     ex = Exercise("9.1", "cross_attention")
-    rules = (ref.OWN_CODE,)
+    ref.require_unpatched(ex)
+    rules = (ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
     hidden = "hidden" in tag
     d, h = (12, 3) if hidden else (8, 4)
@@ -136,6 +137,7 @@ def hidden_9_1(cross_attention) -> None:
 
 def _check_9_2(encoder_parameter_count, tag: str) -> None:
     ex = Exercise("9.2", "encoder_parameter_count")
+    ref.require_unpatched(ex)
     rules = _count_rules()
     rng = probe_rng(tag)
     if "visible" in tag:

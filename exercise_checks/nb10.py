@@ -89,7 +89,7 @@ def _minilm():
 def _rules_10_1():
     return (forbidden("helpers.pretrained.block_from_bert"), forbidden("helpers.pretrained.load_minilm"),
             forbidden("helpers.interop.from_torch_encoder_layer"), forbidden("helpers.interop.from_torch_encoder"),
-            ref.OWN_CODE)
+            ref.OWN_CODE, ref.FRAMES)
 
 
 def _check_one_block(ex, distil_block, state, layer, n_heads, eps, case, rules):
@@ -122,6 +122,7 @@ def _check_one_block(ex, distil_block, state, layer, n_heads, eps, case, rules):
 
 def _check_10_1(distil_block, tag: str) -> None:
     ex = Exercise("10.1", "distil_block")
+    ref.require_unpatched(ex)
     rules = _rules_10_1()
     rng = probe_rng(tag)
     hidden = "hidden" in tag
@@ -184,7 +185,7 @@ _OWN_10_2 = ref.own_code_except(_Guarded.__getattr__, _Guarded.forward)
 def _rules_10_2():
     return (forbidden("helpers.pretrained.MiniLM.encode", "model.encode"),
             forbidden("helpers.pretrained.MiniLM.embed_batch", "model.embed_batch"),
-            forbidden("helpers.pretrained.load_minilm_reference"), _OWN_10_2)
+            forbidden("helpers.pretrained.load_minilm_reference"), _OWN_10_2, ref.FRAMES)
 
 
 _OWN_SENTENCES = [
@@ -265,6 +266,7 @@ def _check_embeddings(ex, embed_sentences, model, sentences, batch_size, expecte
 
 def _check_10_2(embed_sentences, tag: str) -> None:
     ex = Exercise("10.2", "embed_sentences")
+    ref.require_unpatched(ex)
     rules = _rules_10_2()
     _, _, model, case, texts = _minilm()
     if "visible" in tag:

@@ -32,6 +32,7 @@ def _bias_grad(g, q, k, v, bias, *, weights_bias=True, skip_softmax=False, secon
 
 def _check_12_1(attention_bias_backward, tag: str) -> None:
     ex = Exercise("12.1", "attention_bias_backward")
+    ref.require_unpatched(ex)
     rules = gradient_rules()
     rng = probe_rng(tag)
     if "visible" in tag:
@@ -107,6 +108,8 @@ def _check_12_2(mean_pool_backward, pooled_block_grad_x, tag: str) -> None:
     import helpers.backward as hb
 
     ex = Exercise("12.2", "mean_pool_backward")
+
+    ref.require_unpatched(ex)
     rules = gradient_rules(forbidden("helpers.pretrained.mean_pool"))
     rng = probe_rng(tag)
     hidden = "hidden" in tag
@@ -138,6 +141,8 @@ def _check_12_2(mean_pool_backward, pooled_block_grad_x, tag: str) -> None:
         ])
 
     ex = Exercise("12.2", "pooled_block_grad_x")
+
+    ref.require_unpatched(ex)
     rules = gradient_rules(forbidden("helpers.pretrained.mean_pool"))
     setups = ([("post", "relu", np.array([[True, True, True, True], [True, True, False, False],
                                           [True, True, True, False]])),

@@ -55,7 +55,8 @@ def _path(start, grads_per_step, lrs, mu, kind="right", order=None):
 
 def _check_13_1(SGDMomentum, tag: str) -> None:
     ex = Exercise("13.1", "SGDMomentum")
-    rules = (forbidden("helpers.training.Adam.step"), ref.OWN_CODE)
+    ref.require_unpatched(ex)
+    rules = (forbidden("helpers.training.Adam.step"), ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
     hidden = "hidden" in tag
     start = {"w": rng.normal(size=2), "b": rng.normal(size=(2, 3)), "gamma": 1 + 0.1 * rng.normal(size=4)}
@@ -141,6 +142,7 @@ def hidden_13_1(SGDMomentum) -> None:
     """The hidden tests of 13.1: other names, shapes, momentum and learning rates; a real model's loss falls."""
     _check_13_1(SGDMomentum, "13.1 hidden")
     ex = Exercise("13.1", "SGDMomentum")
+    ref.require_unpatched(ex)
     import helpers.training as T
 
     batch = T.make_counting_data(np.random.default_rng(7), 16)
@@ -148,10 +150,10 @@ def hidden_13_1(SGDMomentum) -> None:
                               n_layers=1)
     before = T.loss_and_grads(model, batch)[0]
     optimiser = ex.call(SGDMomentum, T.named_parameters(model), case="SGDMomentum on a classifier",
-                        forbid=(ref.OWN_CODE,))
+                        forbid=(ref.OWN_CODE, ref.FRAMES))
     for _ in range(20):
         grads = T.named_parameters(T.loss_and_grads(model, batch)[1])
-        ex.call(optimiser.step, grads, 0.05, case="SGDMomentum on a classifier, step", forbid=(ref.OWN_CODE,))
+        ex.call(optimiser.step, grads, 0.05, case="SGDMomentum on a classifier, step", forbid=(ref.OWN_CODE, ref.FRAMES))
     after = T.loss_and_grads(model, batch)[0]
     if not after < before - 0.3:
         ex.fail(f"20 steps (lr=0.05) on one batch should lower its loss by 0.3, got {before:.3f} -> {after:.3f}",
@@ -180,7 +182,8 @@ def _cosine(steps, peak, warmup, total, kind="right"):
 
 def _check_13_2(warmup_cosine, tag: str) -> None:
     ex = Exercise("13.2", "warmup_cosine")
-    rules = (ref.OWN_CODE,)
+    ref.require_unpatched(ex)
+    rules = (ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
     if "visible" in tag:
         setups = [(1e-3, 100, 1000), (2e-3, 10, 60), (0.5, 1, 5)]
