@@ -42,6 +42,8 @@ def _mistakes_9_1(dec, enc, p, mask, part):
                                 "d_k = d_model / h", run(scale="d_model")),
         Mistake("softmax axis", "the softmax runs over the queries (axis -2): each query's weights over the "
                                 "source keys sum to 1 (axis -1)", run(softmax_axis=-2)),
+        Mistake("softmax axis", "the softmax runs over the queries (axis -2): each query's weights over the "
+                                "source keys sum to 1 (axis -1)", run(softmax_axis=-2, shift="plain")),
         Mistake("one head", "the heads are not split: attention runs as one head over all of d_model; use "
                             "params.n_heads heads", run(h=1)),
     ]
