@@ -126,7 +126,7 @@ def _check_10_1(distil_block, tag: str) -> None:
     rules = _rules_10_1()
     rng = probe_rng(tag)
     hidden = "hidden" in tag
-    d, f, L = (12, 20, 2) if hidden else (8, 12, 3)
+    d, f, L = (12, 20, 2) if hidden else (24, 36, 3)            # 24: 1, 2, 3, 4, 6, 8 and 12 heads all fit
     state = _random_distil_state(rng, L, d, f)
     probes = [(1, 3, 1e-6), (0, 2, 0.25)] if hidden else [(1, 2, 1e-3), (2, 4, 1e-7), (0, 1, 0.5)]
     for layer, h, eps in probes:
@@ -257,9 +257,6 @@ def _check_embeddings(ex, embed_sentences, model, sentences, batch_size, expecte
                                    "real tokens", variants["first"]),
             Mistake("forward without mask", "model.forward ran without the mask: padding keys were attended; "
                                             "pass mask to model.forward too", variants["nomask"]),
-            Mistake("normalised over axis 0", "each embedding dimension was scaled over the sentences (axis 0): "
-                                              "scale each sentence's vector (axis=-1)",
-                    variants["unit"] / np.linalg.norm(variants["unit"], axis=0, keepdims=True)),
         ]
     ex.compare(arr, expected, case=case, what="the embeddings", mistakes=mistakes, atol=1e-5, rtol=0)
 
@@ -276,7 +273,7 @@ def _check_10_2(embed_sentences, tag: str) -> None:
                           "12 reference sentences, batch_size=5, vs sentence-transformers", rules, variants=variants)
         own = _OWN_SENTENCES
         _check_embeddings(ex, embed_sentences, model, own, 3, _alone(model, own),
-                          "9 other sentences, batch_size=3", rules, variants=_batched_variants(model, own, 3))
+                          "9 other sentences, batch_size=3", rules)
         _check_embeddings(ex, embed_sentences, model, own, 8, _alone(model, own),
                           "9 other sentences, the default batch_size", rules, default_batch=True)
     else:
