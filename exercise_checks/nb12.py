@@ -38,7 +38,7 @@ def _check_12_1(attention_bias_backward, tag: str) -> None:
     if "visible" in tag:
         setups = [(2, 3, 5, 4, 1.0), (1, 2, 3, 2, 1.0), (3, 1, 4, 2, 1.0), (2, 2, 4, 3, 300.0)]
     else:
-        setups = [(3, 1, 4, 2, 1.0), (2, 4, 6, 5, 1.0), (1, 1, 2, 3, 50.0)]
+        setups = [(3, 1, 4, 2, 1.0), (2, 4, 6, 5, 1.0), (1, 3, 3, 3, 300.0)]
     for B, h, n, d_k, scale in setups:
         q, k, v, g = (rng.normal(size=(B, h, n, d_k)) for _ in range(4))
         q = scale * q
