@@ -24,8 +24,8 @@ def _path(start, grads_per_step, lrs, mu, kind="right", order=None):
     for t, (grads, lr) in enumerate(zip(grads_per_step, lrs)):
         if kind == "first lr":
             lr = first_lr
-        if kind == "by position":
-            grads = dict(zip(start, grads.values()))
+        if kind == "by position":                 # the check hands grads over in reversed key order
+            grads = dict(zip(start, reversed([grads[k] for k in start])))
         for k in values:
             g, u = grads[k], velocity[k]
             if kind == "old velocity":
@@ -59,13 +59,33 @@ def _check_13_1(SGDMomentum, tag: str) -> None:
     rules = (forbidden("helpers.training.Adam.step"), ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
     hidden = "hidden" in tag
-    start = {"w": rng.normal(size=2), "b": rng.normal(size=(2, 3)), "gamma": 1 + 0.1 * rng.normal(size=4)}
+    # Same shapes, so that gradients matched by position instead of by name give numbers, not an error.
+    start = {"w": rng.normal(size=(2, 3)), "b": rng.normal(size=(2, 3)), "gamma": 1 + 0.1 * rng.normal(size=(2, 3))}
     if hidden:
         start = {"embedding": rng.normal(size=(3, 2)), "bias": rng.normal(size=5)}
     steps = 4
     grads_per_step = [{k: rng.normal(size=v.shape) for k, v in start.items()} for _ in range(steps)]
     lrs = [0.1, 0.05, 0.2, 0.1] if not hidden else [0.3, 0.3, 0.01, 0.1]
     names = list(start)
+    # Two optimisers, each from u_0 = 0: the second's first step must not see the first's velocity (a
+    # class-level dict would share it).
+    first_arrays, fresh = {k: v.copy() for k, v in start.items()}, {k: v.copy() for k, v in start.items()}
+    case = "two SGDMomentum(params, momentum=0.5), one step each"
+    first = ex.call(SGDMomentum, first_arrays, momentum=0.5, case=case, forbid=rules, inputs={"params": first_arrays})
+    second = ex.call(SGDMomentum, fresh, momentum=0.5, case=case, forbid=rules, inputs={"params": fresh})
+    for opt in (first, second):
+        if not callable(getattr(opt, "step", None)):
+            ex.fail(f"SGDMomentum(...) should be an optimiser with a method step(grads, lr), got "
+                    f"{'None' if opt is None else type(opt).__name__}", "no step")
+    ex.call(first.step, {k: g.copy() for k, g in grads_per_step[0].items()}, lrs[0], case=case, forbid=rules)
+    ex.call(second.step, {k: g.copy() for k, g in grads_per_step[0].items()}, lrs[0], case=case, forbid=rules)
+    moved = np.concatenate([ex.array(fresh[k], case, f"params['{k}']").ravel() for k in names])
+    once = np.concatenate([ex.array(first_arrays[k], case, f"params['{k}']").ravel() for k in names])
+    want = _path(start, grads_per_step[:1], lrs[:1], 0.5)[0]
+    if np.allclose(once, want, atol=1e-12, rtol=1e-10) and not np.allclose(moved, want, atol=1e-12, rtol=1e-10):
+        ex.fail("a second SGDMomentum moves differently on its first step than the first one did: every "
+                "optimiser's velocity starts at 0; is it a class attribute shared by every instance? create it "
+                "in __init__", "shared velocity")
     for momentum in ((0.5, None, 0.0) if not hidden else (0.75, None)):
         mu = 0.9 if momentum is None else momentum
         arrays = {k: v.copy() for k, v in start.items()}
@@ -118,18 +138,6 @@ def _check_13_1(SGDMomentum, tag: str) -> None:
                     "not rebind params[name], which leaves the model's own arrays as they were", "not in place")
         ex.compare(rows, expected, case=case + f", lr {lrs} over {steps} steps",
                    what="the parameters after each step", mistakes=mistakes, atol=1e-12, rtol=1e-10)
-    # A second optimiser starts from u_0 = 0, even on the same names (a class-level dict would share it).
-    fresh = {k: v.copy() for k, v in start.items()}
-    case = "a second SGDMomentum, after the first, momentum=0.5"
-    second = ex.call(SGDMomentum, fresh, momentum=0.5, case=case, forbid=rules, inputs={"params": fresh})
-    ex.call(second.step, {k: g.copy() for k, g in grads_per_step[0].items()}, lrs[0], case=case + ", first step",
-            forbid=rules)
-    moved = np.concatenate([ex.array(fresh[k], case, f"params['{k}']").ravel() for k in names])
-    want = _path(start, grads_per_step[:1], lrs[:1], 0.5)[0]
-    if not np.allclose(moved, want, atol=1e-12, rtol=1e-10):
-        ex.fail("a second SGDMomentum moves differently on its first step than a fresh one should: every "
-                "optimiser's velocity starts at 0; is it a class attribute shared by every instance? create it "
-                "in __init__", "shared velocity")
 
 
 def check_13_1(SGDMomentum) -> None:
@@ -168,7 +176,7 @@ def _cosine(steps, peak, warmup, total, kind="right"):
         if kind == "no warm-up":
             out.append(peak * 0.5 * (1 + math.cos(math.pi * s / total)))
             continue
-        if s <= warmup or (kind == "strict" and s < warmup):
+        if s <= warmup:
             w = {"off by one": (s - 1) / warmup, "integer": float(s // warmup)}.get(kind, s / warmup)
             out.append(peak * w)
             continue
@@ -204,7 +212,6 @@ def _check_13_2(warmup_cosine, tag: str) -> None:
             ("no pi", "the cosine's argument is missing pi: half a cosine is cos(pi * progress)"),
             ("rises", "after the warm-up the rate rises again (1 - cos): it falls, peak * (1 + cos(pi * p)) / 2"),
             ("no warm-up", "there is no warm-up: for step <= warmup_steps the rate is peak_lr * step / warmup_steps"),
-            ("strict", "step = warmup_steps is treated as decay: the warm-up includes it (step <= warmup_steps)"),
         )]
         values = []
         for s in steps:
