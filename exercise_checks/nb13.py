@@ -112,7 +112,9 @@ def _check_13_1(SGDMomentum, tag: str) -> None:
                                       "is u = momentum * u + g, then p -= lr * u",
                     _path(start, grads_per_step, lrs, mu, "lr in velocity")),
             Mistake("by position", "the gradients are matched to the parameters by position, not by name: look "
-                                   "each one up as grads[name]", _path(start, grads_per_step, lrs, mu, "by position")),
+                                   "each one up as grads[name]",
+                    _path(start, grads_per_step, lrs, mu, "by position")
+                    if len({v.shape for v in start.values()}) == 1 else None),
         ]
         optimiser = ex.call(SGDMomentum, arrays, case=case, forbid=rules, inputs={"params": arrays}, **kwargs)
         step = getattr(optimiser, "step", None)
