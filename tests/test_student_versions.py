@@ -42,7 +42,8 @@ CONVENTION_ID = re.compile(
 )
 HEADING = re.compile(r"^###\s+Exercise\s+(?P<nb>\d+)\.(?P<k>\d+)\b(?P<rest>.*)$", re.MULTILINE)
 HEADING_POINTS = re.compile(r"\((?P<points>\d+(?:\.\d+)?)\s+points?\)")
-PASSED = re.compile(r"""^passed\(\s*["']Exercise (?P<nb>\d+)\.(?P<k>\d+)["']\s*\)\s*$""")
+PASSED = re.compile(r"""^(?:passed\(\s*["']Exercise (?P<nb>\d+)\.(?P<k>\d+)["']\s*\)"""
+                    r"""|print\(\s*["']✓ Exercise (?P<nb2>\d+)\.(?P<k2>\d+): all checks passed["']\s*\))\s*$""")
 
 
 def _load_script():
@@ -398,11 +399,13 @@ def lint_instructor_notebook(path: Path) -> list[str]:
                 lines = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
                 last = PASSED.match(lines[-1].strip()) if lines else None
                 if not last:
-                    problems.append(f'{where}: a check cell must end with `passed("Exercise {number}.K")`')
-                elif match and (last["nb"], last["k"]) != (str(number), match["k"]):
-                    problems.append(f"{where}: passed(...) names Exercise {last['nb']}.{last['k']}")
+                    problems.append(f'{where}: a check cell must end with `passed("Exercise {number}.K")` '
+                                    f'or `print("✓ Exercise {number}.K: all checks passed")`')
+                elif match and (last["nb"] or last["nb2"], last["k"] or last["k2"]) != (str(number), match["k"]):
+                    problems.append(f"{where}: the last line names Exercise {last['nb'] or last['nb2']}."
+                                    f"{last['k'] or last['k2']}")
                 if not re.search(r"\bcheck_\w+\(", src):
-                    problems.append(f"{where}: a check cell checks through helpers.checks (check_shape, ...)")
+                    problems.append(f"{where}: a check cell checks through exercise_checks (check_N_K, ...)")
                 for line_no in _asserts_without_message(src):
                     problems.append(f"{where}: the `assert` on line {line_no} has no message for the learner")
                 shown = "".join(
@@ -490,7 +493,7 @@ def test_lint_catches_broken_metadata(tmp_path):
         "needs points > 0",
         "must end with `passed(",
         "heading says 3 points",
-        "checks through helpers.checks",
+        "checks through exercise_checks",
         "has no message for the learner",
     ):
         assert expected in text, f"lint missed {expected!r}:\n{text}"
@@ -500,7 +503,10 @@ def test_lint_catches_broken_metadata(tmp_path):
 
 
 def test_exercise_layer_needs_no_nbgrader_at_run_time():
-    """Learners do not install nbgrader: helpers must never import it."""
-    assert "nbgrader" not in (ROOT / "helpers" / "checks.py").read_text(encoding="utf-8")
-    code = "import sys, helpers, helpers.checks; assert 'nbgrader' not in sys.modules"
+    """Learners do not install nbgrader: helpers and exercise_checks must never import it."""
+    for path in sorted((ROOT / "exercise_checks").glob("*.py")):
+        assert "import nbgrader" not in path.read_text(encoding="utf-8"), path.name
+    code = ("import sys, helpers, exercise_checks, exercise_checks._core; "
+            + "; ".join(f"import exercise_checks.{p.stem}" for p in sorted((ROOT / "exercise_checks").glob("nb*.py")))
+            + "; assert 'nbgrader' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

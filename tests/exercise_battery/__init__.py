@@ -237,10 +237,17 @@ def _run_stage(answer: Answer, stage_source: str, label: str) -> BaseException |
     return None
 
 
+_OUTCOMES: dict[Answer, Outcome] = {}
+
+
 def run(answer: Answer) -> Outcome:
+    """The answer's outcome at the three stages (computed once per process)."""
+    if answer in _OUTCOMES:
+        return _OUTCOMES[answer]
     visible, hidden, whole = check_parts(answer.exercise)
-    return Outcome(_run_stage(answer, visible, "visible check"), _run_stage(answer, hidden, "hidden tests"),
+    _OUTCOMES[answer] = outcome = Outcome(_run_stage(answer, visible, "visible check"), _run_stage(answer, hidden, "hidden tests"),
                    _run_stage(answer, whole, "check cell"))
+    return outcome
 
 
 def instructor_answer(exercise: str) -> Answer:
