@@ -152,13 +152,15 @@ def test_student_version_holds_no_solutions_and_keeps_the_lesson_outputs(path):
         f"{path.name}: the header links to a notebook; it must say where the solutions are without a link"
     )
     start = msv.exercises_start(nb)
+    from_solutions = msv.solution_names(nbformat.read(instructor_path, as_version=4))
     lesson_code = 0
     for index, cell in enumerate(nb.cells):
         where = _describe(path, index, cell)
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
             assert marker not in cell.source, f"{where} still contains {marker!r}"
         if cell.cell_type == "code":
-            if start is None or index < start:  # a lesson cell: the instructor's outputs, as stored
+            if start is None or index < start or msv.keeps_outputs(cell, from_solutions):
+                # a lesson cell, or an exercise-support cell that uses nothing from a solution: as stored
                 twin = instructor[cell.get("id")]
                 assert _outputs(cell) == _outputs(twin), f"{where}: outputs differ from the instructor's"
                 assert cell.execution_count == twin.execution_count, f"{where}: execution count changed"
@@ -173,22 +175,28 @@ def test_student_version_holds_no_solutions_and_keeps_the_lesson_outputs(path):
 
 
 def test_exercise_outputs_are_cleared_from_the_exercises_heading_on():
-    """clear_exercise_outputs itself, on a small notebook: lesson outputs stay, exercise outputs go."""
+    """clear_exercise_outputs itself, on a small notebook: lesson outputs stay, exercise outputs go,
+    an exercise-support cell that uses nothing from a solution keeps its printout (08's and 10's
+    checkpoint-names cells)."""
     def executed(source, count):
         cell = nbformat.v4.new_code_cell(source, execution_count=count)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{count}\n")]
         return cell
 
+    solution = executed("def f():\n    return 2", 2)
+    solution.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ex01_1_solution"}
     nb = nbformat.v4.new_notebook(cells=[
         executed("print(1)", 1),
         nbformat.v4.new_markdown_cell("## Exercises"),
-        executed("print(2)", 2),
-        executed("print(3)", 3),
+        solution,
+        executed("print(f())", 3),                  # uses the solution: cleared
+        executed("table = {'a': 1}\nprint(table)", 4),   # exercise support, uses nothing from a solution: kept
     ])
     assert msv.exercises_start(nb) == 1
     msv.clear_exercise_outputs(nb)
     assert nb.cells[0].outputs and nb.cells[0].execution_count == 1
-    assert all(not c.outputs and c.execution_count is None for c in nb.cells[2:])
+    assert all(not c.outputs and c.execution_count is None for c in nb.cells[2:4])
+    assert nb.cells[4].outputs and nb.cells[4].execution_count == 4
     lesson_only = nbformat.v4.new_notebook(cells=[executed("print(1)", 1)])
     msv.clear_exercise_outputs(lesson_only)
     assert msv.exercises_start(lesson_only) is None and lesson_only.cells[0].outputs
