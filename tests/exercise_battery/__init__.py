@@ -334,3 +334,12 @@ def main(argv=None) -> None:
         GUIDE.write_text(guide_with_table(GUIDE.read_text(encoding="utf-8"), rendered), encoding="utf-8")
     if args.table or not args.write:
         print(rendered)
+
+
+def answer_function(exercise: str, what: str, name: str):
+    """The function ``name`` of the registered answer ``what`` (for solution cells that import one)."""
+    load_modules()
+    for answer in ANSWERS:
+        if answer.exercise == exercise and answer.what == what:
+            return dict(answer.functions)[name]
+    raise KeyError(f"no answer {what!r} for Exercise {exercise}")
