@@ -457,6 +457,8 @@ def hidden_loader_source(module: str) -> str:
         "_found = next(s for s in (f.find_spec(\"exercise_checks\", None) for f in _sys.meta_path\n"
         "                          if hasattr(f, \"find_spec\")) if s is not None)\n"
         "_name = \"_exercise_checks_\" + _uu.uuid4().hex\n"
+        "for _key in [k for k in _sys.modules if k.split(\".\")[0] == _name]:\n"
+        "    del _sys.modules[_key]                  # nothing planted under a predictable name survives\n"
         "_spec = _iu.spec_from_file_location(_name, _found.origin, "
         "submodule_search_locations=list(_found.submodule_search_locations))\n"
         "_sys.modules[_name] = _pkg = _iu.module_from_spec(_spec)\n"
