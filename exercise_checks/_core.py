@@ -335,6 +335,11 @@ class Exercise:
         """Raise the one CheckFailed (never returns)."""
         raise CheckFailed(self.number, message, mistake)
 
+    def unfinished(self):
+        """An exercise still holding its stub: a NotImplementedError (as the stub raised), one line."""
+        raise NotImplementedError(f"Exercise {self.number}: not written yet (the function still raises "
+                                  "NotImplementedError)") from None
+
     def named(self, mistake: Mistake, case: str):
         self.fail(f"{mistake.message} ({case})", mistake.key)
 
@@ -382,14 +387,14 @@ class Exercise:
                 self.fail(f"should raise {expect_error.__name__} ({case}), but returned without an error",
                           "no error")
             if isinstance(error, NotImplementedError):
-                self.fail("not written yet: the function still raises NotImplementedError", "unfinished")
+                self.unfinished()
             if not isinstance(error, expect_error):
                 self.fail(f"should raise {expect_error.__name__} ({case}), but raised "
                           f"{type(error).__name__}: {str(error)[:80]}", "wrong error")
             return error
         if error is not None:
             if isinstance(error, NotImplementedError):
-                self.fail("not written yet: the function still raises NotImplementedError", "unfinished")
+                self.unfinished()
             self.fail(f"{case}: your function raised {type(error).__name__}: {str(error)[:100]}", "raised")
         return result
 
@@ -452,6 +457,8 @@ def hidden_loader_source(module: str) -> str:
         "_found = next(s for s in (f.find_spec(\"exercise_checks\", None) for f in _sys.meta_path\n"
         "                          if hasattr(f, \"find_spec\")) if s is not None)\n"
         "_name = \"_exercise_checks_\" + _uu.uuid4().hex\n"
+        "for _key in [k for k in _sys.modules if k.split(\".\")[0] == _name]:\n"
+        "    del _sys.modules[_key]                  # nothing planted under a predictable name survives\n"
         "_spec = _iu.spec_from_file_location(_name, _found.origin, "
         "submodule_search_locations=list(_found.submodule_search_locations))\n"
         "_sys.modules[_name] = _pkg = _iu.module_from_spec(_spec)\n"

@@ -42,10 +42,10 @@ def _check_2_1(embed_lookup, tag: str) -> None:
     V, d_model = int(rng.integers(6, 15)), int(rng.integers(3, 7))
     B, n = int(rng.integers(2, 4)), int(rng.integers(4, 7))
     ids = rng.integers(0, V, size=(B, n))
-    pad = int(rng.integers(1, V))
+    pad = int(rng.integers(1, B))                                   # pad < B: a row index too
     ids[:, -2:] = pad
     ids[0, 0] = 0
-    cases = [(ids[0], None), (ids, None), (np.array(pad), pad), (ids, pad), (ids, 0),
+    cases = [(ids, pad), (ids[0], None), (ids, None), (np.array(pad), pad), (ids, 0),
              (ids[None], pad), (ids[0], V + 5)]                   # pad_id absent: nothing zeroed
     for case_ids, pad_id in cases:
         table = rng.normal(size=(V, d_model)) + 0.5                 # no row is zero

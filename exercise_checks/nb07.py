@@ -128,10 +128,10 @@ def _check_7_2(influence_matrix, tag: str) -> None:
         ("the feed-forward network", feed_forward, direction, {}, eye),
         ("self-attention", attention, direction, {}, full),
         ("causal self-attention", lambda h: attention(h, causal), direction, {}, causal),
-        ("layer norm", layer_norm, direction, {}, eye),
-        ("layer norm, constant direction", layer_norm, np.full(d, 3.0), {}, np.zeros((n, n), dtype=bool)),
         ("a 1e-7 coupling, tol=1e-5", coupled, direction, {"tol": 1e-5}, eye),
         ("a 1e-7 coupling, default tol", coupled, direction, {}, full),
+        ("layer norm", layer_norm, direction, {}, eye),
+        ("layer norm, constant direction", layer_norm, np.full(d, 3.0), {}, np.zeros((n, n), dtype=bool)),
     ]
     for what, f, direction_, kwargs, expected in cases:
         case = f"{what}, x ({n}, {d})"

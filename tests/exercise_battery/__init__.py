@@ -6,9 +6,9 @@ source that may patch things). ``run(answer)`` executes, as nbgrader would, the 
 and then the exercise's check cell from the instructor notebook: its visible part, its hidden block
 alone, and the whole cell; everything a cheat patches is restored afterwards.
 
-Every exercise with a check cell in the exercise_checks design also gets three generic cheats
-(``generic_cheats``): rebinding the check in its module, replacing the module in sys.modules, and
-patching NumPy's comparisons, each with a junk answer.
+Every exercise with a check cell in the exercise_checks design also gets four generic cheats
+(``generic_cheats``): rebinding the check in its module, replacing the module in sys.modules, planting
+a fake package for the hidden loader, and patching NumPy's comparisons, each with a junk answer.
 
 ``python -m tests.exercise_battery --table`` prints the teacher's guide's table of totals;
 ``--write`` puts it into docs/teachers-guide.md (a test fails when the guide is out of date).
@@ -136,8 +136,9 @@ def function_names(exercise: str) -> list[str]:
 
 
 def generic_cheats(exercise: str) -> list[Answer]:
-    """Three cheats every new-design exercise must resist: a junk answer plus (1) the visible check
-    replaced in its module, (2) the module replaced in sys.modules, (3) NumPy's comparisons patched."""
+    """Four cheats every new-design exercise must resist: a junk answer plus (1) the visible check
+    replaced in its module, (2) the module replaced in sys.modules, (3) a fake package planted where
+    the hidden loader would look if its random name were predictable, (4) NumPy's comparisons patched."""
     visible = check_parts(exercise)[0]
     module = re.search(r"from (exercise_checks\.\w+) import (check_\w+)", visible)
     if module is None:
@@ -151,6 +152,15 @@ def generic_cheats(exercise: str) -> list[Answer]:
                source=junk + "import sys, types\n"
                f"sys.modules[{dotted!r}] = types.SimpleNamespace({check}=lambda *a, **k: None)\n",
                disables_visible=True),
+        Answer(exercise, "cheat", "junk answer, uuid4 fixed and a fake check package planted under the name",
+               source=junk + "import sys, types, uuid\n"
+               "class _U:\n    hex = 'fixed'\n"
+               "uuid.uuid4 = lambda: _U()\n"
+               "_fake = types.ModuleType('_exercise_checks_fixed')\n_fake.__path__ = []\n"
+               f"_sub = types.ModuleType('_exercise_checks_fixed.{dotted.split('.')[1]}')\n"
+               f"_sub.hidden_{check[6:]} = lambda *a, **k: None\n"
+               f"sys.modules['_exercise_checks_fixed'] = _fake\nsys.modules[_sub.__name__] = _sub\n"
+               f"import {dotted} as _m\n_m.{check} = lambda *a, **k: None\n", disables_visible=True),
         Answer(exercise, "cheat", "junk answer, NumPy's comparisons patched to say yes",
                source=junk + "import numpy\nnumpy.allclose = lambda *a, **k: True\n"
                "numpy.array_equal = lambda *a, **k: True\nnumpy.isclose = lambda *a, **k: True\n",
@@ -162,7 +172,7 @@ def generic_cheats(exercise: str) -> list[Answer]:
 # Running an answer
 
 
-_WATCHED = ("helpers", "exercise_checks", "numpy", "importlib", "types")
+_WATCHED = ("helpers", "exercise_checks", "numpy", "importlib", "types", "uuid", "os")
 
 
 @contextlib.contextmanager
@@ -237,10 +247,17 @@ def _run_stage(answer: Answer, stage_source: str, label: str) -> BaseException |
     return None
 
 
+_OUTCOMES: dict[Answer, Outcome] = {}
+
+
 def run(answer: Answer) -> Outcome:
+    """The answer's outcome at the three stages (computed once per process)."""
+    if answer in _OUTCOMES:
+        return _OUTCOMES[answer]
     visible, hidden, whole = check_parts(answer.exercise)
-    return Outcome(_run_stage(answer, visible, "visible check"), _run_stage(answer, hidden, "hidden tests"),
+    _OUTCOMES[answer] = outcome = Outcome(_run_stage(answer, visible, "visible check"), _run_stage(answer, hidden, "hidden tests"),
                    _run_stage(answer, whole, "check cell"))
+    return outcome
 
 
 def instructor_answer(exercise: str) -> Answer:
@@ -327,3 +344,12 @@ def main(argv=None) -> None:
         GUIDE.write_text(guide_with_table(GUIDE.read_text(encoding="utf-8"), rendered), encoding="utf-8")
     if args.table or not args.write:
         print(rendered)
+
+
+def answer_function(exercise: str, what: str, name: str):
+    """The function ``name`` of the registered answer ``what`` (for solution cells that import one)."""
+    load_modules()
+    for answer in ANSWERS:
+        if answer.exercise == exercise and answer.what == what:
+            return dict(answer.functions)[name]
+    raise KeyError(f"no answer {what!r} for Exercise {exercise}")
