@@ -200,7 +200,7 @@ def encoder_block_parameter_count(d_model, d_ff):  # noqa: F811
     return 4 * d_model * d_model + 2 * d_model * d_ff + 6 * d_model
 
 
-@mistake("8.2", "returns a NumPy array of one count")
+@mistake("8.2", "returns a NumPy array of one count", "not int")
 def encoder_block_parameter_count(d_model, d_ff):  # noqa: F811
     return np.array([4 * d_model * d_model + 4 * d_model + 2 * d_model * d_ff + d_ff + d_model + 4 * d_model])
 

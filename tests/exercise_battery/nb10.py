@@ -83,7 +83,7 @@ def distil_block(state, layer, n_heads, eps):  # noqa: F811
     return _distil(state, layer, n_heads, eps, norm_first=True)
 
 
-@mistake("10.1", "ffn.lin1 and ffn.lin2 swapped")
+@mistake("10.1", "ffn.lin1 and ffn.lin2 swapped", "fields mixed")
 def distil_block(state, layer, n_heads, eps):  # noqa: F811
     block = _distil(state, layer, n_heads, eps)
     p = f"transformer.layer.{layer}."

@@ -161,7 +161,7 @@ class SGDMomentum:
         for name, p in self.params.items():
             p -= lr * grads[name]
 np.zeros_like = lambda a, *args, **kw: _zeros_like(a, *args, **kw) + 0
-""")
+""", "plain SGD")
 
 
 # --- 13.2 warmup_cosine --------------------------------------------------------------------------------
