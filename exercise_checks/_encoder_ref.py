@@ -218,3 +218,10 @@ def require_unpatched(ex) -> None:
         bad.append("pi")
     if bad:
         ex.fail(f"{', '.join(bad[:3])} were replaced: restart the kernel and run the notebook again", "numpy patched")
+
+
+# after_in_hidden: the visible checks compute every expected value (and every mistake's output) from
+# private copies BEFORE calling the learner's function. The hidden tests compute theirs from the same
+# private copies AFTER the call: values that do not exist yet cannot be read out of the checker's frames
+# (sys._getframe, a traceback's tb_frame.f_back: routes no call monitor sees), and calling the function
+# that will compute them trips OWN_CODE. The copies make both orders equally safe from in-place changes.
