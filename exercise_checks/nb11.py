@@ -27,11 +27,23 @@ def pair(ex, result, case, what):
 
 # --- 11.1 · a linear layer without bias -------------------------------------------------------------
 
+def _blind_11_1(ex, func, rules, rng):
+    """A hidden probe whose expected values are computed only after the call (_encoder_ref.after_in_hidden)."""
+    x, w, g = rng.normal(size=(2, 2, 3)), rng.normal(size=(3, 4)), rng.normal(size=(2, 2, 4))
+    kx, kw, kg = x.copy(), w.copy(), g.copy()
+    case = f"grad_y {g.shape}, x {x.shape}, w {w.shape}"
+    gx, gw = pair(ex, ex.call(func, g, x, w, case=case, forbid=rules), case, "(grad_x, grad_w)")
+    ex.compare(gw, kx.reshape(-1, 3).T @ kg.reshape(-1, 4), case=case, what="grad_w", atol=1e-9, rtol=1e-9)
+    ex.compare(gx, kg @ kw.T, case=case, what="grad_x", atol=1e-9, rtol=1e-9)
+
+
 def _check_11_1(linear_no_bias_backward, tag: str) -> None:
     ex = Exercise("11.1", "linear_no_bias_backward")
     ref.require_unpatched(ex)
     rules = gradient_rules(forbidden("helpers.backward.linear_backward"), forbidden("helpers.backward.linear_forward"))
     rng = probe_rng(tag)
+    if "hidden" in tag:
+        _blind_11_1(ex, linear_no_bias_backward, rules, rng)
     if "visible" in tag:
         setups = [((2, 3), 4, 5), ((2, 2, 3), 4, 5), ((3,), 4, 5), ((), 4, 5), ((2, 3), 6, 3)]
     else:
@@ -101,6 +113,15 @@ def _check_11_2(rms_norm_backward, tag: str) -> None:
     ref.require_unpatched(ex)
     rules = gradient_rules()
     rng = probe_rng(tag)
+    if "hidden" in tag:
+        x, g, gam = rng.normal(size=(3, 5)), rng.normal(size=(3, 5)), rng.normal(size=5)
+        kx, kg, kgam = x.copy(), g.copy(), gam.copy()
+        case = "grad_y (3, 5), x (3, 5), gamma (5,), eps=0.01"
+        gx, gg = pair(ex, ex.call(rms_norm_backward, g, x, gam, eps=0.01, case=case, forbid=rules), case,
+                      "(grad_x, grad_gamma)")
+        want_gx, want_gg = _rms(kg, kx, kgam, 0.01)                 # after the call: _encoder_ref.after_in_hidden
+        ex.compare(gg, want_gg, case=case, what="grad_gamma", atol=1e-8, rtol=1e-8)
+        ex.compare(gx, want_gx, case=case, what="grad_x", atol=1e-8, rtol=1e-8)
     if "visible" in tag:
         d = 6
         setups = [((4, d), 0.5), ((2, 3, d), None), ((d,), 1e-3), ((3, d), 2.0)]

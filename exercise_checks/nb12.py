@@ -35,10 +35,17 @@ def _check_12_1(attention_bias_backward, tag: str) -> None:
     ref.require_unpatched(ex)
     rules = gradient_rules()
     rng = probe_rng(tag)
+    if "hidden" in tag:
+        q, k, v, g = (rng.normal(size=(2, 2, 3, 2)) for _ in range(4))
+        bias = rng.normal(size=(3, 3))
+        kept = [a.copy() for a in (g, q, k, v, bias)]
+        case = "q, k, v, grad_out (2, 2, 3, 2), bias (3, 3)"
+        got = ex.call(attention_bias_backward, g, q, k, v, bias, case=case, forbid=rules)
+        ex.compare(got, _bias_grad(*kept), case=case, what="dL/dbias", atol=1e-8, rtol=1e-7)   # after the call
     if "visible" in tag:
         setups = [(2, 3, 5, 4, 1.0), (1, 2, 3, 2, 1.0), (3, 1, 4, 2, 1.0), (2, 2, 4, 3, 300.0)]
     else:
-        setups = [(3, 1, 4, 2, 1.0), (2, 4, 6, 5, 1.0), (1, 3, 3, 3, 300.0)]
+        setups = [(3, 1, 4, 2, 1.0), (2, 4, 6, 5, 1.0), (1, 3, 3, 3, 1000.0)]
     for B, h, n, d_k, scale in setups:
         q, k, v, g = (rng.normal(size=(B, h, n, d_k)) for _ in range(4))
         q = scale * q
@@ -113,6 +120,19 @@ def _check_12_2(mean_pool_backward, pooled_block_grad_x, tag: str) -> None:
     rules = gradient_rules(forbidden("helpers.pretrained.mean_pool"))
     rng = probe_rng(tag)
     hidden = "hidden" in tag
+    if hidden:                                    # expected only after the calls: _encoder_ref.after_in_hidden
+        mask, gp = ref.padding_mask([3, 1], 3), rng.normal(size=(2, 8))
+        kg, km = gp.copy(), mask.copy()
+        case = "grad_pooled (2, 8), mask (2, 3) with [3, 1] real tokens"
+        got = ex.call(mean_pool_backward, gp, mask, case=case, forbid=rules)
+        ex.compare(got, _pool(kg, km), case=case, what="mean_pool_backward", atol=1e-12, rtol=1e-12)
+        params = ref.random_block(rng, 8, 2, 16, norm_first=False, activation="relu", eps=1e-5)
+        x = rng.normal(size=(2, 3, 8))
+        kp, kx = snapshot(params), x.copy()
+        case = "pooled_block_grad_x, post-LN block, x (2, 3, 8)"
+        got = ex.call(pooled_block_grad_x, x, params, gp, mask, case=case, forbid=rules)
+        want = hb.encoder_block_vjp(kx, kp, _pool(kg, km), km)[0]
+        ex.compare(got, want, case=case, what="dL/dx", atol=1e-9, rtol=1e-7)
     masks = ([np.array([[True, True, True, True], [True, True, False, False], [True, True, True, False]]),
               ref.padding_mask([1, 5], 5)] if not hidden else
              [np.ones((2, 4), bool), np.array([[True, False, False], [True, True, True]])])

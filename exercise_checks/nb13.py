@@ -59,6 +59,18 @@ def _check_13_1(SGDMomentum, tag: str) -> None:
     rules = (forbidden("helpers.training.Adam.step"), ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
     hidden = "hidden" in tag
+    if hidden:                                    # expected only after the steps: _encoder_ref.after_in_hidden
+        blind = {"a": rng.normal(size=3), "b": rng.normal(size=(2, 2))}
+        blind_grads = [{k: rng.normal(size=v.shape) for k, v in blind.items()} for _ in range(2)]
+        arrays, case = {k: v.copy() for k, v in blind.items()}, "SGDMomentum({'a': (3,), 'b': (2, 2)}, momentum=0.3)"
+        opt = ex.call(SGDMomentum, arrays, momentum=0.3, case=case, forbid=rules, inputs={"params": arrays})
+        if not callable(getattr(opt, "step", None)):
+            ex.fail(f"{case} should be an optimiser with a method step(grads, lr)", "no step")
+        for grads, lr in zip(blind_grads, (0.2, 0.1)):
+            ex.call(opt.step, {k: v.copy() for k, v in grads.items()}, lr, case=case + ".step", forbid=rules)
+        got = np.concatenate([ex.array(arrays[k], case, f"params['{k}']").ravel() for k in blind])
+        ex.compare(got, _path(blind, blind_grads, [0.2, 0.1], 0.3)[-1], case=case + ", after 2 steps",
+                   what="the parameters", atol=1e-12, rtol=1e-10)
     # Same shapes, so that gradients matched by position instead of by name give numbers, not an error.
     start = {"w": rng.normal(size=(2, 3)), "b": rng.normal(size=(2, 3)), "gamma": 1 + 0.1 * rng.normal(size=(2, 3))}
     if hidden:
@@ -195,6 +207,12 @@ def _check_13_2(warmup_cosine, tag: str) -> None:
     ref.require_unpatched(ex)
     rules = (ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
+    if "hidden" in tag:                           # expected only after the calls: _encoder_ref.after_in_hidden
+        steps, case = [1, 2, 5, 6, 9, 12], "peak_lr=0.01, warmup_steps=5, total_steps=12"
+        got = [ex.call(warmup_cosine, s, 0.01, 5, 12, case=case, forbid=rules) for s in steps]
+        arr = np.array([float(v) if isinstance(v, (int, float, np.floating, np.integer))
+                        and not isinstance(v, (bool, np.bool_)) else np.nan for v in got])
+        ex.compare(arr, _cosine(steps, 0.01, 5, 12), case=case, what="the rates", atol=1e-15, rtol=1e-9)
     if "visible" in tag:
         setups = [(1e-3, 100, 1000), (2e-3, 10, 60), (0.5, 1, 5)]
     else:

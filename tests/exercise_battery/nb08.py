@@ -355,3 +355,13 @@ def block_from_torch_state(state, n_heads):
         norm1=helpers.LayerNormParams(f["norm1.gamma"], f["norm1.beta"]),
         norm2=helpers.LayerNormParams(f["norm2.gamma"], f["norm2.beta"]))
 """, "forbidden helper")
+cheat("8.1", "walks the caller frames (sys._getframe) for the check's precomputed answer", """
+import sys
+def pre_ln_encoder_block(x, params, mask=None):
+    frame = sys._getframe(1)
+    while frame is not None:
+        if "early" in frame.f_locals and frame.f_locals["early"] is not None:
+            return frame.f_locals["early"][0]
+        frame = frame.f_back
+    return x
+""", disables_visible=True)

@@ -211,3 +211,15 @@ def rms_norm_backward(grad_y, x, gamma, eps=1e-6):
     r = np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
     return grad_y * gamma / r, (grad_y * x / r).reshape(-1, x.shape[-1]).sum(0)
 """, "numpy patched")
+cheat("11.2", "reads the check's expected gradients through a traceback's frames (no call to see)", """
+def rms_norm_backward(grad_y, x, gamma, eps=1e-6):
+    try:
+        raise LookupError
+    except LookupError as err:
+        frame = err.__traceback__.tb_frame
+    while frame is not None:
+        if "want_gx" in frame.f_locals:
+            return frame.f_locals["want_gx"], frame.f_locals["want_gg"]
+        frame = frame.f_back
+    return grad_y, gamma
+""", disables_visible=True)

@@ -254,3 +254,19 @@ np.cos = lambda x, *a, **k: 1.0
 def warmup_cosine(step, peak_lr, warmup_steps, total_steps):
     return peak_lr * min(1.0, step / warmup_steps)
 """, "numpy patched")
+cheat("13.1", "writes the check's expected path into params, read from the caller frames", """
+import sys
+class SGDMomentum:
+    def __init__(self, params, momentum=0.9):
+        self.params, self.t = params, 0
+    def step(self, grads, lr):
+        frame = sys._getframe(1)
+        while frame is not None and "expected" not in frame.f_locals:
+            frame = frame.f_back
+        if frame is not None:
+            row, start = frame.f_locals["expected"][self.t], 0
+            for p in self.params.values():
+                p[...] = row[start:start + p.size].reshape(p.shape)
+                start += p.size
+        self.t += 1
+""", disables_visible=True)
