@@ -27,8 +27,7 @@ One assignment takes about 3 minutes here; ten would take half an hour. 01 has e
 exercise cell the series uses (solution cells, check cells with hidden tests, an experiment, a
 written answer), so it exercises every step the guide describes; the checks of all 27 autograded
 exercises are run without nbgrader by tests/test_exercise_battery.py (realistic mistakes and cheats,
-and the instructor solutions against the full check cells, hidden tests included; 08-13 by
-tests/test_exercise_mistakes.py until they move to exercise_checks) and by nbval.
+and the instructor solutions against the full check cells, hidden tests included) and by nbval.
 """
 
 from __future__ import annotations
