@@ -131,9 +131,12 @@ def pre_ln_encoder_block(x, params, mask=None):
         if "expected" in info.frame.f_locals:
             return info.frame.f_locals["expected"]
 """, "forbidden helper")
-cheat("8.1", "junk answer, Exercise.compare patched to a no-op", """
-import exercise_checks._core as _c
-_c.Exercise.compare = lambda self, got, expected, **kw: got
+cheat("8.1", "junk answer, the check module's Exercise replaced by one whose compare passes", """
+import exercise_checks._core as _c, exercise_checks.nb08 as _m
+class _Lenient(_c.Exercise):
+    def compare(self, got, expected, **kw):
+        return got
+_m.Exercise = _Lenient
 def pre_ln_encoder_block(x, params, mask=None):
     return x
 """, disables_visible=True)

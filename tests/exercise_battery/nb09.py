@@ -121,9 +121,12 @@ def cross_attention(dec, enc_out, params, src_mask=None):
     out, weights = helpers.multi_head_attention(enc_out, params, mask)
     return out[..., :dec.shape[-2], :], weights[..., :dec.shape[-2], :]
 """)
-cheat("9.1", "junk answer, Exercise.compare patched to a no-op", """
-import exercise_checks._core as _c
-_c.Exercise.compare = lambda self, got, expected, **kw: got
+cheat("9.1", "junk answer, the check module's Exercise replaced by one whose compare passes", """
+import exercise_checks._core as _c, exercise_checks.nb09 as _m
+class _Lenient(_c.Exercise):
+    def compare(self, got, expected, **kw):
+        return got
+_m.Exercise = _Lenient
 def cross_attention(dec, enc_out, params, src_mask=None):
     return dec, dec
 """, disables_visible=True)

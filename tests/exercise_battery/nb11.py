@@ -96,9 +96,12 @@ def linear_no_bias_backward(grad_y, x, w):
     gw = helpers.gradcheck.numerical_vjp(lambda w_: x @ w_, (w,), grad_y)[0][2].reshape(w.shape)
     return gx, gw
 """, "monitor disabled")
-cheat("11.1", "junk answer, Exercise.compare patched to a no-op", """
-import exercise_checks._core as _c
-_c.Exercise.compare = lambda self, got, expected, **kw: got
+cheat("11.1", "junk answer, the check module's Exercise replaced by one whose compare passes", """
+import exercise_checks._core as _c, exercise_checks.nb11 as _m
+class _Lenient(_c.Exercise):
+    def compare(self, got, expected, **kw):
+        return got
+_m.Exercise = _Lenient
 def linear_no_bias_backward(grad_y, x, w):
     return grad_y, w
 """, disables_visible=True)

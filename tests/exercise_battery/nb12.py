@@ -113,9 +113,12 @@ def attention_bias_backward(grad_out, q, k, v, bias):
         grad[i] = (f(bias + step) - f(bias - step)) / 2e-3
     return grad
 """)
-cheat("12.1", "junk answer, Exercise.compare patched to a no-op", """
-import exercise_checks._core as _c
-_c.Exercise.compare = lambda self, got, expected, **kw: got
+cheat("12.1", "junk answer, the check module's Exercise replaced by one whose compare passes", """
+import exercise_checks._core as _c, exercise_checks.nb12 as _m
+class _Lenient(_c.Exercise):
+    def compare(self, got, expected, **kw):
+        return got
+_m.Exercise = _Lenient
 def attention_bias_backward(grad_out, q, k, v, bias):
     return bias
 """, disables_visible=True)
@@ -216,9 +219,12 @@ def mean_pool_backward(grad_pooled, mask):
 def pooled_block_grad_x(x, params, grad_pooled, mask):
     return backward.encoder_block_vjp(x, params, _pool(grad_pooled, mask), mask)[0]
 """, "forbidden helper")
-cheat("12.2", "junk answers, Exercise.compare patched to a no-op", """
-import exercise_checks._core as _c
-_c.Exercise.compare = lambda self, got, expected, **kw: got
+cheat("12.2", "junk answers, the check module's Exercise replaced by one whose compare passes", """
+import exercise_checks._core as _c, exercise_checks.nb12 as _m
+class _Lenient(_c.Exercise):
+    def compare(self, got, expected, **kw):
+        return got
+_m.Exercise = _Lenient
 def mean_pool_backward(grad_pooled, mask):
     return grad_pooled
 def pooled_block_grad_x(x, params, grad_pooled, mask):

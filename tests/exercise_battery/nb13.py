@@ -143,8 +143,11 @@ class SGDMomentum:
         self.t += 1
 """, "forbidden helper")
 cheat("13.1", "junk optimiser, Exercise.compare patched to a no-op", """
-import exercise_checks._core as _c
-_c.Exercise.compare = lambda self, got, expected, **kw: got
+import exercise_checks._core as _c, exercise_checks.nb13 as _m
+class _Lenient(_c.Exercise):
+    def compare(self, got, expected, **kw):
+        return got
+_m.Exercise = _Lenient
 class SGDMomentum:
     def __init__(self, params, momentum=0.9):
         self.params = params
