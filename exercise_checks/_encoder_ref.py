@@ -212,7 +212,7 @@ def require_unpatched(ex) -> None:
     import math
 
     bad = [f"np.{n}" for n in _NUMPY_NAMES if not str(getattr(getattr(np, n, None), "__module__", "")).startswith("numpy")]
-    bad += [f"np.linalg.norm"] if getattr(np.linalg.norm, "__module__", "") != "numpy.linalg" else []
+    bad += ["np.linalg.norm"] if getattr(np.linalg.norm, "__module__", "") != "numpy.linalg" else []
     bad += [f"math.{n}" for n in _MATH_NAMES if getattr(getattr(math, n, None), "__module__", "") != "math"]
     if abs(math.pi - 3.141592653589793) > 0 or abs(np.pi - 3.141592653589793) > 0:
         bad.append("pi")

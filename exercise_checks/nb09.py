@@ -87,7 +87,7 @@ def _check_9_1(cross_attention, tag: str) -> None:
         (dec[1], enc[1], p, mask[1], "dec (n_tgt, d_model), enc_out (n_src, d_model), src_mask (n_src,)"),
         (dec, enc, p, mask, "dec (B, n_tgt, d_model), enc_out (B, n_src, d_model), src_mask (B, n_src)"),
         (dec, enc, p, mask[-1], "batched, one src_mask (n_src,) for every sentence"),
-        (dec2, enc2, p2, None, f"d_model=8, n_heads=2, n_tgt > n_src, no mask"),
+        (dec2, enc2, p2, None, "d_model=8, n_heads=2, n_tgt > n_src, no mask"),
         (enc, enc, p, mask, "dec is enc_out (self-attention)"),
         (1e3 * dec[:1], 1e3 * enc[:1], p, mask[:1], "huge inputs (scores near 1e6)"),
     ]
@@ -111,7 +111,7 @@ def _check_9_1(cross_attention, tag: str) -> None:
         (exp_out, exp_w), mis_w, mis_out, (naive_out, naive_w) = early or answers()
         _nonfinite_from_overflow(ex, weights, exp_w, naive_w, case, "the weights")
         _nonfinite_from_overflow(ex, out, exp_out, naive_out, case, "the output")
-        ex.compare(weights, exp_w, case=case, what=f"the weights (..., h, n_tgt, n_src)", mistakes=mis_w,
+        ex.compare(weights, exp_w, case=case, what="the weights (..., h, n_tgt, n_src)", mistakes=mis_w,
                    atol=1e-9, rtol=1e-9)
         ex.compare(out, exp_out, case=case, what="the output (..., n_tgt, d_model)", mistakes=mis_out,
                    atol=1e-9, rtol=1e-9)
