@@ -225,3 +225,24 @@ def require_unpatched(ex) -> None:
 # private copies AFTER the call: values that do not exist yet cannot be read out of the checker's frames
 # (sys._getframe, a traceback's tb_frame.f_back: routes no call monitor sees), and calling the function
 # that will compute them trips OWN_CODE. The copies make both orders equally safe from in-place changes.
+
+
+def _checked_exercise():
+    from ._core import Exercise, numpy_is_sane
+
+    class Checked(Exercise):
+        """An Exercise that also refuses to go on when the learner's function itself replaced NumPy's
+        comparisons or the functions the checks compute with (the core checks once, at the start)."""
+
+        def call(self, *args, **kwargs):
+            result = super().call(*args, **kwargs)
+            if not numpy_is_sane():
+                self.fail("NumPy's comparison functions were replaced: restart the kernel and run the notebook "
+                          "again", "numpy patched")
+            require_unpatched(self)
+            return result
+
+    return Checked
+
+
+Checked = _checked_exercise()

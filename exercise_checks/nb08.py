@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _encoder_ref as ref
-from ._core import Exercise, Mistake, forbidden, probe_rng, snapshot
+from ._core import Mistake, forbidden, probe_rng, snapshot
 
 __all__ = ["check_8_1", "check_8_2", "check_8_3", "hidden_8_1", "hidden_8_2", "hidden_8_3"]
 
@@ -52,7 +52,7 @@ def _mistakes_8_1(x, p, mask):
 
 
 def _check_8_1(pre_ln_encoder_block, tag: str) -> None:
-    ex = Exercise("8.1", "pre_ln_encoder_block")
+    ex = ref.Checked("8.1", "pre_ln_encoder_block")
     ref.require_unpatched(ex)
     rules = _rules_8_1()
     rng = probe_rng(tag)
@@ -137,7 +137,7 @@ def _block_count(d, f):
 
 
 def _check_8_2(encoder_block_parameter_count, tag: str) -> None:
-    ex = Exercise("8.2", "encoder_block_parameter_count")
+    ex = ref.Checked("8.2", "encoder_block_parameter_count")
     ref.require_unpatched(ex)
     rules = _count_rules()
     rng = probe_rng(tag)
@@ -251,7 +251,7 @@ def compare_block(ex, block, expected: dict, case: str, *, label: str = "the blo
 
 
 def _check_8_3(block_from_torch_state, tag: str) -> None:
-    ex = Exercise("8.3", "block_from_torch_state")
+    ex = ref.Checked("8.3", "block_from_torch_state")
     ref.require_unpatched(ex)
     rules = (forbidden("helpers.interop.from_torch_encoder_layer"), forbidden("helpers.interop.from_torch_encoder"),
              forbidden("helpers.reference.block_case"), ref.OWN_CODE, ref.FRAMES)

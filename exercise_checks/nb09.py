@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _encoder_ref as ref
-from ._core import Exercise, Mistake, forbidden, probe_rng, snapshot
+from ._core import Mistake, forbidden, probe_rng, snapshot
 from .nb08 import _block_count, _count_rules, compare_counts, count_results
 
 __all__ = ["check_9_1", "check_9_2", "hidden_9_1", "hidden_9_2"]
@@ -70,7 +70,7 @@ def _nonfinite_from_overflow(ex, got, expected, naive, case, what):
 
 
 def _check_9_1(cross_attention, tag: str) -> None:
-    ex = Exercise("9.1", "cross_attention")
+    ex = ref.Checked("9.1", "cross_attention")
     ref.require_unpatched(ex)
     rules = (ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
@@ -152,7 +152,7 @@ def _count_calls_9_2(setups):
 
 
 def _check_9_2(encoder_parameter_count, tag: str) -> None:
-    ex = Exercise("9.2", "encoder_parameter_count")
+    ex = ref.Checked("9.2", "encoder_parameter_count")
     ref.require_unpatched(ex)
     rules = _count_rules()
     rng = probe_rng(tag)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _encoder_ref as ref
-from ._core import Exercise, Mistake, forbidden, probe_rng, snapshot
+from ._core import Mistake, forbidden, probe_rng, snapshot
 from .nb08 import compare_block
 
 __all__ = ["distilbert_style_state", "check_10_1", "check_10_2", "hidden_10_1", "hidden_10_2"]
@@ -125,7 +125,7 @@ def _check_one_block(ex, distil_block, state, layer, n_heads, eps, case, rules, 
 
 
 def _check_10_1(distil_block, tag: str) -> None:
-    ex = Exercise("10.1", "distil_block")
+    ex = ref.Checked("10.1", "distil_block")
     ref.require_unpatched(ex)
     rules = _rules_10_1()
     rng = probe_rng(tag)
@@ -268,7 +268,7 @@ def _check_embeddings(ex, embed_sentences, model, sentences, batch_size, expecte
 
 
 def _check_10_2(embed_sentences, tag: str) -> None:
-    ex = Exercise("10.2", "embed_sentences")
+    ex = ref.Checked("10.2", "embed_sentences")
     ref.require_unpatched(ex)
     rules = _rules_10_2()
     _, _, model, case, texts = _minilm()

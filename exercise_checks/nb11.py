@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _encoder_ref as ref
-from ._core import Exercise, Mistake, forbidden, probe_rng
+from ._core import Mistake, forbidden, probe_rng
 
 __all__ = ["check_11_1", "check_11_2", "hidden_11_1", "hidden_11_2"]
 
@@ -38,7 +38,7 @@ def _blind_11_1(ex, func, rules, rng):
 
 
 def _check_11_1(linear_no_bias_backward, tag: str) -> None:
-    ex = Exercise("11.1", "linear_no_bias_backward")
+    ex = ref.Checked("11.1", "linear_no_bias_backward")
     ref.require_unpatched(ex)
     rules = gradient_rules(forbidden("helpers.backward.linear_backward"), forbidden("helpers.backward.linear_forward"))
     rng = probe_rng(tag)
@@ -109,7 +109,7 @@ def _rms(g, x, gamma, eps, *, projection=True, subtract_mean=False, with_gamma=T
 
 
 def _check_11_2(rms_norm_backward, tag: str) -> None:
-    ex = Exercise("11.2", "rms_norm_backward")
+    ex = ref.Checked("11.2", "rms_norm_backward")
     ref.require_unpatched(ex)
     rules = gradient_rules()
     rng = probe_rng(tag)

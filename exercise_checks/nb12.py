@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _encoder_ref as ref
-from ._core import Exercise, Mistake, forbidden, probe_rng, snapshot
+from ._core import Mistake, forbidden, probe_rng, snapshot
 from .nb11 import gradient_rules, pair
 
 __all__ = ["check_12_1", "check_12_2", "hidden_12_1", "hidden_12_2"]
@@ -31,7 +31,7 @@ def _bias_grad(g, q, k, v, bias, *, weights_bias=True, skip_softmax=False, secon
 
 
 def _check_12_1(attention_bias_backward, tag: str) -> None:
-    ex = Exercise("12.1", "attention_bias_backward")
+    ex = ref.Checked("12.1", "attention_bias_backward")
     ref.require_unpatched(ex)
     rules = gradient_rules()
     rng = probe_rng(tag)
@@ -114,7 +114,7 @@ def _pool(gp, mask, *, zero_padding=True, divide="real"):
 def _check_12_2(mean_pool_backward, pooled_block_grad_x, tag: str) -> None:
     import helpers.backward as hb
 
-    ex = Exercise("12.2", "mean_pool_backward")
+    ex = ref.Checked("12.2", "mean_pool_backward")
 
     ref.require_unpatched(ex)
     rules = gradient_rules(forbidden("helpers.pretrained.mean_pool"))
@@ -160,7 +160,7 @@ def _check_12_2(mean_pool_backward, pooled_block_grad_x, tag: str) -> None:
                     _pool(kg, km, zero_padding=False, divide="n")),
         ])
 
-    ex = Exercise("12.2", "pooled_block_grad_x")
+    ex = ref.Checked("12.2", "pooled_block_grad_x")
 
     ref.require_unpatched(ex)
     rules = gradient_rules(forbidden("helpers.pretrained.mean_pool"))

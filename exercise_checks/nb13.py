@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _encoder_ref as ref
-from ._core import Exercise, Mistake, forbidden, probe_rng, snapshot
+from ._core import Mistake, forbidden, probe_rng, snapshot
 
 __all__ = ["check_13_1", "check_13_2", "hidden_13_1", "hidden_13_2"]
 
@@ -54,7 +54,7 @@ def _path(start, grads_per_step, lrs, mu, kind="right", order=None):
 
 
 def _check_13_1(SGDMomentum, tag: str) -> None:
-    ex = Exercise("13.1", "SGDMomentum")
+    ex = ref.Checked("13.1", "SGDMomentum")
     ref.require_unpatched(ex)
     rules = (forbidden("helpers.training.Adam.step"), ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)
@@ -163,7 +163,7 @@ def check_13_1(SGDMomentum) -> None:
 def hidden_13_1(SGDMomentum) -> None:
     """The hidden tests of 13.1: other names, shapes, momentum and learning rates; a real model's loss falls."""
     _check_13_1(SGDMomentum, "13.1 hidden")
-    ex = Exercise("13.1", "SGDMomentum")
+    ex = ref.Checked("13.1", "SGDMomentum")
     ref.require_unpatched(ex)
     import helpers.training as T
 
@@ -203,7 +203,7 @@ def _cosine(steps, peak, warmup, total, kind="right"):
 
 
 def _check_13_2(warmup_cosine, tag: str) -> None:
-    ex = Exercise("13.2", "warmup_cosine")
+    ex = ref.Checked("13.2", "warmup_cosine")
     ref.require_unpatched(ex)
     rules = (ref.OWN_CODE, ref.FRAMES)
     rng = probe_rng(tag)

@@ -273,3 +273,17 @@ class SGDMomentum:
                 start += p.size
         self.t += 1
 """, disables_visible=True)
+cheat("13.1", "step replaces NumPy's comparisons while the check runs", """
+import numpy
+class SGDMomentum:
+    def __init__(self, params, momentum=0.9):
+        self.params = params
+    def step(self, grads, lr):
+        numpy.allclose = lambda *a, **k: True
+        numpy.array_equal = lambda *a, **k: True
+""", "numpy patched")
+cheat("13.2", "the schedule replaces np.allclose on its first call", """
+def warmup_cosine(step, peak_lr, warmup_steps, total_steps):
+    np.allclose = lambda *a, **k: True
+    return 0.0
+""", "numpy patched")
