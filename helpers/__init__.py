@@ -12,12 +12,11 @@ Stage -> module:
   .safetensors files in NumPy      helpers.safetensors_numpy (no pickle; bfloat16 upcast to float32)
   10 pretrained MiniLM             helpers.pretrained, helpers.wordpiece (loaded on first use)
   11-12 backward pass, grad checks helpers.backward, helpers.gradcheck
-  exercise checks                  helpers.checks
 """
 
 import importlib
 
-from . import attention, backward, checks, embeddings, encoder, gradcheck, interop, layers, tokens
+from . import attention, backward, embeddings, encoder, gradcheck, interop, layers, tokens
 from .attention import (
     AttentionParams,
     merge_heads,

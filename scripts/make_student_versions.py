@@ -17,8 +17,10 @@ ANSWER HERE``.
 Outputs: nbgrader's ClearOutput would clear every cell, so a self-learner would meet the lessons
 without a single printed shape or plot. It is left out. Instead every code cell from the first
 exercise cell on (the ``## Exercises`` heading or the first nbgrader cell, whichever comes first)
-loses its outputs and execution count: the solution cells, the checks, and anything after them that
-may depend on a solution. The lesson cells above keep the instructor's outputs. That is safe for
+loses its outputs and execution count: the solution cells, the checks, and any cell that uses a name
+a solution cell defines. The lesson cells above keep the instructor's outputs, and so do the
+exercise-support cells among the exercises that use nothing from a solution (their output is the
+same whatever the student writes, e.g. the names a checkpoint holds). That is safe for
 grading: ``nbgrader autograde`` and ``validate`` clear and re-execute the notebook themselves, and the
 checksums nbgrader stores cover sources and metadata, never outputs.
 
@@ -35,6 +37,7 @@ where nbgrader is not installed.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import re
 import sys
@@ -104,13 +107,49 @@ def exercises_start(nb) -> int | None:
     return None
 
 
+def solution_names(nb) -> set[str]:
+    """Every name a solution or experiment cell defines (functions, classes, assigned names, imports)."""
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def keeps_outputs(cell, names_from_solutions: set[str]) -> bool:
+    """True for an exercise-support cell: code without nbgrader metadata that uses nothing a solution
+    cell defines, so its stored output is the same whatever the student writes (e.g. a cell printing
+    the names a checkpoint holds). Such a cell keeps its outputs, as lesson cells do."""
+    if cell.cell_type != "code" or "nbgrader" in cell.get("metadata", {}):
+        return False
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return False
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    return not used & names_from_solutions
+
+
 def clear_exercise_outputs(nb) -> None:
-    """Clear the outputs and execution counts of every code cell from the first exercise cell on."""
+    """Clear the outputs and execution counts of every code cell from the first exercise cell on,
+    except exercise-support cells that use nothing a solution defines (``keeps_outputs``)."""
     start = exercises_start(nb)
     if start is None:
         return
+    from_solutions = solution_names(nb)
     for cell in nb.cells[start:]:
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and not keeps_outputs(cell, from_solutions):
             cell.outputs = []
             cell.execution_count = None
 

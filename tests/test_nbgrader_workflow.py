@@ -10,16 +10,23 @@ fetch_feedback, export. The three students:
 * ``blank`` hands in the released student version untouched: 0 points;
 * the exchange student (the OS user, as nbgrader's exchange requires) fills every solution cell with the
   instructor's solution: every autograded point (written answers wait for manual grading);
-* ``buggy`` makes one classic mistake per exercise (the first of tests/exercise_mistakes.py for it):
-  every check fails, so 0 autograded points, and the feedback shows each mistake's own message.
+* ``buggy`` makes one realistic mistake per exercise (the first named one of tests/exercise_battery for
+  it): every check fails, so 0 autograded points, and the feedback shows each mistake's own message.
+
+A second test, ``test_several_students_on_one_account``, follows the guide's route for students who
+share one machine account: each submits from their own folder with ``--student=<id>``, and collect (with
+``--CollectApp.check_owner=False``) brings in one submission per student: ``alice`` (the instructor's
+solutions, every autograded point), ``bob`` (a realistic mistake per exercise, 0) and ``carol``, whose
+solution cells return junk and rebind the visible checks to no-ops (0: the hidden tests reload the
+checks from disk).
 
 One notebook, 01, not all ten: every nbgrader command starts a fresh Python that imports nbgrader
 (about 5 s of CPU, 10-20 s on the loaded shared 2-core machine), the workflow is about 15 commands per
 assignment, and autograde executes each of the three submissions in a fresh kernel, lesson included.
 One assignment takes about 3 minutes here; ten would take half an hour. 01 has every kind of
 exercise cell the series uses (solution cells, check cells with hidden tests, an experiment, a
-written answer), so it exercises every step the guide describes; the checks of all 21 autograded
-exercises are run without nbgrader by tests/test_exercise_mistakes.py (named mistakes, junk answers,
+written answer), so it exercises every step the guide describes; the checks of all 27 autograded
+exercises are run without nbgrader by tests/test_exercise_battery.py (realistic mistakes and cheats,
 and the instructor solutions against the full check cells, hidden tests included) and by nbval.
 """
 
@@ -39,7 +46,7 @@ from pathlib import Path
 
 import pytest
 
-import exercise_mistakes as em
+import exercise_battery as eb
 from conftest import require_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,22 +80,35 @@ def solutions(stem: str) -> dict[str, str]:
             if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
 
 
-def first_mistakes() -> dict[str, em.Mistake]:
-    """For each exercise, its first mistake whose wrong answer is a named function of exercise_mistakes."""
-    chosen: dict[str, em.Mistake] = {}
-    for m in em.MISTAKES:
-        if m.exercise not in chosen and all(getattr(f, "__module__", "") == "exercise_mistakes"
-                                            and f.__name__.isidentifier() for f in m.answer):
-            chosen[m.exercise] = m
+def first_mistakes() -> dict[str, eb.Answer]:
+    """For each exercise of the battery, its first realistic mistake that the check names."""
+    chosen: dict[str, eb.Answer] = {}
+    for answer in eb.all_answers():
+        if answer.kind == "mistake" and answer.named and answer.functions and answer.exercise not in chosen:
+            chosen[answer.exercise] = answer
     return chosen
 
 
-def buggy_source(instructor_source: str, mistake: em.Mistake) -> str:
-    """A solution cell that binds the notebook's function name(s) to the mistake's wrong function(s)."""
+def buggy_source(instructor_source: str, answer: eb.Answer) -> str:
+    """A solution cell that binds the notebook's function name(s) to the answer's wrong function(s)."""
     names = re.findall(r"^def (\w+)\(", instructor_source, flags=re.MULTILINE)
-    assert len(names) == len(mistake.answer), (names, mistake)
-    imports = ", ".join(f"{f.__name__} as {name}" for f, name in zip(mistake.answer, names))
-    return f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\nfrom exercise_mistakes import {imports}\n"
+    lines = ["import sys", f"sys.path.insert(0, {str(ROOT / 'tests')!r})", "from exercise_battery import answer_function"]
+    lines += [f"{name} = answer_function({answer.exercise!r}, {answer.what!r}, {name!r})" for name in names]
+    return "\n".join(lines) + "\n"
+
+
+def disabling_source(instructor_source: str, exercise: str) -> str:
+    """A solution cell that returns junk and rebinds the visible check of ``exercise`` to a no-op."""
+    names = re.findall(r"^def (\w+)\(", instructor_source, flags=re.MULTILINE)
+    number = exercise.replace(".", "_")
+    module = f"exercise_checks.nb{int(exercise.split('.')[0]):02d}"
+    junk = "".join(f"def {name}(*args, **kwargs):\n    return None\n" for name in names)
+    return junk + f"import {module} as _checks\n_checks.check_{number} = lambda *args, **kwargs: None\n"
+
+
+def expected_message(answer: eb.Answer) -> str:
+    """The first line the visible check gives this answer, up to the case in parentheses."""
+    return str(eb.run(answer).visible).split(" (")[0]
 
 
 def fill(path: Path, sources: dict[str, str]) -> None:
@@ -170,8 +190,9 @@ def test_teachers_guide_nbgrader_workflow(tmp_path):
         feedback = html.unescape(re.sub(r"<[^>]+>", "", page))             # the text a student reads
         for exercise, mistake in mistakes.items():
             if exercise.split(".")[0] == str(int(stem[:2])):
-                assert mistake.message in feedback, (
-                    f"buggy's feedback for {stem} does not name the mistake of Exercise {exercise}: {mistake.message!r}")
+                message = expected_message(mistake)
+                assert message in feedback, (
+                    f"buggy's feedback for {stem} does not show the check's message for Exercise {exercise}: {message!r}")
     nbgrader("export", cwd=course, env=env)
     with open(course / "grades.csv", encoding="utf-8") as f:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
@@ -196,3 +217,56 @@ def autograded_points(stem: str) -> tuple[int, int]:
             if cell["cell_type"] == "code" and not meta.get("solution"):
                 auto += meta.get("points", 0)
     return auto, total
+
+
+def test_several_students_on_one_account(tmp_path):
+    """The guide's route for students sharing one machine account: ``submit --student=<id>`` from each
+    student's own folder, then ``collect --CollectApp.check_owner=False``: one submission per student.
+    carol's solution cells return junk and rebind the visible checks: the hidden tests still give 0."""
+    require_module("nbgrader", "the nbgrader workflow test needs nbgrader (the `teacher` extra)")
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, PATH=path, MPLBACKEND="Agg")
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o777)
+    nbgrader("quickstart", COURSE_ID, cwd=tmp_path, env=env)
+    course = tmp_path / COURSE_ID
+    shutil.rmtree(course / "source" / "ps1")
+    (course / "source" / "header.ipynb").unlink(missing_ok=True)
+    (course / "nbgrader_config.py").write_text(CONFIG.format(exchange=str(exchange)), encoding="utf-8")
+    stem = SUBSET[0]
+    (course / "source" / stem).mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / f"{stem}.ipynb", course / "source" / stem)
+    students = ("alice", "bob", "carol")
+    (course / "students.csv").write_text("id,first_name,last_name,email\n" + "".join(
+        f"{s},{s.title()},Student,{s}@example.org\n" for s in students), encoding="utf-8")
+    nbgrader("db", "student", "import", "students.csv", cwd=course, env=env)
+    nbgrader("db", "assignment", "add", stem, "--duedate=2026-03-02 09:00:00 UTC", cwd=course, env=env)
+    nbgrader("generate_assignment", stem, cwd=course, env=env)
+    nbgrader("release_assignment", stem, cwd=course, env=env)
+    instructor = solutions(stem)
+    mistakes = first_mistakes()
+    exercises = {gid: f"{int(m[1])}.{m[2]}" for gid in instructor if (m := GRADE_ID.match(gid))}
+    sources = {
+        "alice": instructor,
+        "bob": {gid: buggy_source(src, mistakes[exercises[gid]]) for gid, src in instructor.items()
+                if gid in exercises},
+        "carol": {gid: disabling_source(src, exercises[gid]) for gid, src in instructor.items() if gid in exercises},
+    }
+    for student in students:
+        home = tmp_path / student                     # each student's own folder on the shared account
+        home.mkdir()
+        exchange_args = ["--course", COURSE_ID, f"--Exchange.root={exchange}", f"--Exchange.cache={tmp_path / 'cache'}"]
+        nbgrader("fetch_assignment", stem, *exchange_args, cwd=home, env=env)
+        fill(home / stem / f"{stem}.ipynb", sources[student])
+        nbgrader("submit", stem, *exchange_args, f"--student={student}", cwd=home, env=env)
+    nbgrader("collect", stem, "--CollectApp.check_owner=False", cwd=course, env=env)
+    for student in students:
+        assert (course / "submitted" / student / stem / f"{stem}.ipynb").exists(), f"collect missed {student}"
+    nbgrader("autograde", stem, cwd=course, env=env)
+    nbgrader("export", cwd=course, env=env)
+    with open(course / "grades.csv", encoding="utf-8") as f:
+        rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
+    auto, _ = autograded_points(stem)
+    scores = {s: float(rows[(stem, s)]["raw_score"]) for s in students}
+    assert scores == {"alice": float(auto), "bob": 0.0, "carol": 0.0}, scores

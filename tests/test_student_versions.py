@@ -42,7 +42,8 @@ CONVENTION_ID = re.compile(
 )
 HEADING = re.compile(r"^###\s+Exercise\s+(?P<nb>\d+)\.(?P<k>\d+)\b(?P<rest>.*)$", re.MULTILINE)
 HEADING_POINTS = re.compile(r"\((?P<points>\d+(?:\.\d+)?)\s+points?\)")
-PASSED = re.compile(r"""^passed\(\s*["']Exercise (?P<nb>\d+)\.(?P<k>\d+)["']\s*\)\s*$""")
+PASSED = re.compile(r"""^(?:passed\(\s*["']Exercise (?P<nb>\d+)\.(?P<k>\d+)["']\s*\)"""
+                    r"""|print\(\s*["']✓ Exercise (?P<nb2>\d+)\.(?P<k2>\d+): all checks passed["']\s*\))\s*$""")
 
 
 def _load_script():
@@ -151,13 +152,15 @@ def test_student_version_holds_no_solutions_and_keeps_the_lesson_outputs(path):
         f"{path.name}: the header links to a notebook; it must say where the solutions are without a link"
     )
     start = msv.exercises_start(nb)
+    from_solutions = msv.solution_names(nbformat.read(instructor_path, as_version=4))
     lesson_code = 0
     for index, cell in enumerate(nb.cells):
         where = _describe(path, index, cell)
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
             assert marker not in cell.source, f"{where} still contains {marker!r}"
         if cell.cell_type == "code":
-            if start is None or index < start:  # a lesson cell: the instructor's outputs, as stored
+            if start is None or index < start or msv.keeps_outputs(cell, from_solutions):
+                # a lesson cell, or an exercise-support cell that uses nothing from a solution: as stored
                 twin = instructor[cell.get("id")]
                 assert _outputs(cell) == _outputs(twin), f"{where}: outputs differ from the instructor's"
                 assert cell.execution_count == twin.execution_count, f"{where}: execution count changed"
@@ -172,22 +175,28 @@ def test_student_version_holds_no_solutions_and_keeps_the_lesson_outputs(path):
 
 
 def test_exercise_outputs_are_cleared_from_the_exercises_heading_on():
-    """clear_exercise_outputs itself, on a small notebook: lesson outputs stay, exercise outputs go."""
+    """clear_exercise_outputs itself, on a small notebook: lesson outputs stay, exercise outputs go,
+    an exercise-support cell that uses nothing from a solution keeps its printout (08's and 10's
+    checkpoint-names cells)."""
     def executed(source, count):
         cell = nbformat.v4.new_code_cell(source, execution_count=count)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{count}\n")]
         return cell
 
+    solution = executed("def f():\n    return 2", 2)
+    solution.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ex01_1_solution"}
     nb = nbformat.v4.new_notebook(cells=[
         executed("print(1)", 1),
         nbformat.v4.new_markdown_cell("## Exercises"),
-        executed("print(2)", 2),
-        executed("print(3)", 3),
+        solution,
+        executed("print(f())", 3),                  # uses the solution: cleared
+        executed("table = {'a': 1}\nprint(table)", 4),   # exercise support, uses nothing from a solution: kept
     ])
     assert msv.exercises_start(nb) == 1
     msv.clear_exercise_outputs(nb)
     assert nb.cells[0].outputs and nb.cells[0].execution_count == 1
-    assert all(not c.outputs and c.execution_count is None for c in nb.cells[2:])
+    assert all(not c.outputs and c.execution_count is None for c in nb.cells[2:4])
+    assert nb.cells[4].outputs and nb.cells[4].execution_count == 4
     lesson_only = nbformat.v4.new_notebook(cells=[executed("print(1)", 1)])
     msv.clear_exercise_outputs(lesson_only)
     assert msv.exercises_start(lesson_only) is None and lesson_only.cells[0].outputs
@@ -398,11 +407,13 @@ def lint_instructor_notebook(path: Path) -> list[str]:
                 lines = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
                 last = PASSED.match(lines[-1].strip()) if lines else None
                 if not last:
-                    problems.append(f'{where}: a check cell must end with `passed("Exercise {number}.K")`')
-                elif match and (last["nb"], last["k"]) != (str(number), match["k"]):
-                    problems.append(f"{where}: passed(...) names Exercise {last['nb']}.{last['k']}")
+                    problems.append(f'{where}: a check cell must end with `passed("Exercise {number}.K")` '
+                                    f'or `print("✓ Exercise {number}.K: all checks passed")`')
+                elif match and (last["nb"] or last["nb2"], last["k"] or last["k2"]) != (str(number), match["k"]):
+                    problems.append(f"{where}: the last line names Exercise {last['nb'] or last['nb2']}."
+                                    f"{last['k'] or last['k2']}")
                 if not re.search(r"\bcheck_\w+\(", src):
-                    problems.append(f"{where}: a check cell checks through helpers.checks (check_shape, ...)")
+                    problems.append(f"{where}: a check cell checks through exercise_checks (check_N_K, ...)")
                 for line_no in _asserts_without_message(src):
                     problems.append(f"{where}: the `assert` on line {line_no} has no message for the learner")
                 shown = "".join(
@@ -490,7 +501,7 @@ def test_lint_catches_broken_metadata(tmp_path):
         "needs points > 0",
         "must end with `passed(",
         "heading says 3 points",
-        "checks through helpers.checks",
+        "checks through exercise_checks",
         "has no message for the learner",
     ):
         assert expected in text, f"lint missed {expected!r}:\n{text}"
@@ -500,7 +511,10 @@ def test_lint_catches_broken_metadata(tmp_path):
 
 
 def test_exercise_layer_needs_no_nbgrader_at_run_time():
-    """Learners do not install nbgrader: helpers must never import it."""
-    assert "nbgrader" not in (ROOT / "helpers" / "checks.py").read_text(encoding="utf-8")
-    code = "import sys, helpers, helpers.checks; assert 'nbgrader' not in sys.modules"
+    """Learners do not install nbgrader: helpers and exercise_checks must never import it."""
+    for path in sorted((ROOT / "exercise_checks").glob("*.py")):
+        assert "import nbgrader" not in path.read_text(encoding="utf-8"), path.name
+    code = ("import sys, helpers, exercise_checks, exercise_checks._core; "
+            + "; ".join(f"import exercise_checks.{p.stem}" for p in sorted((ROOT / "exercise_checks").glob("nb*.py")))
+            + "; assert 'nbgrader' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
