@@ -201,6 +201,7 @@ def _multi_head_attention(x: np.ndarray, params: AttentionParams, mask=None):
     q, k, v = (split_heads(t, params.n_heads) for t in              # each (..., h, n, d_k)
                (q, _linear(x, params.w_k, params.b_k), _linear(x, params.w_v, params.b_v)))
     scores = q @ np.swapaxes(k, -1, -2)                                    # (..., h, n, n)
+    del q, k                               # freed now: their memory is reused for the heads' outputs
     if mask is not None:
         # Adding 0 or -inf from an array the mask's size is one fast pass over the scores;
         # np.where(mask, scores, -inf) made a second (..., h, n, n) array.

@@ -137,24 +137,29 @@ def encoder_block(x, params: EncoderBlockParams, mask=None, return_attention: bo
     """
     x = _check_input(x, params.d_model)
     attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
-    x, weights = _encoder_block(x, params, attn_mask)
+    x, weights = _encoder_block(x, params, attn_mask, return_attention)
     return (x, weights) if return_attention else x
 
 
-def _encoder_block(x: np.ndarray, params: EncoderBlockParams, attn_mask) -> tuple[np.ndarray, np.ndarray]:
+def _encoder_block(x: np.ndarray, params: EncoderBlockParams, attn_mask,
+                   keep_weights: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     # encoder_block() after its checks: the stack checks x and the mask once, not once per block.
     # Each residual sum is written over the sub-layer's output and normalised in place (our own
     # temporaries): no new (..., n, d_model) arrays, so less fresh memory to fault in per call.
+    # Unless kept, the (..., h, n, n) attention weights are freed before the feed-forward network
+    # allocates its hidden layer: the two largest arrays of a block then never coexist.
     ln1, ln2 = params.norm1, params.norm2
     if params.norm_first:
         attended, weights = _multi_head_attention(
             _layer_norm_in_place(x.copy(), ln1.gamma, ln1.beta, params.eps), params.attention, attn_mask)
+        weights = weights if keep_weights else None
         attended += x                                            # x + MHA(LN(x))
         out = _feed_forward(_layer_norm_in_place(attended.copy(), ln2.gamma, ln2.beta, params.eps),
                             params.feed_forward, params.activation)
         out += attended                                          # . + FFN(LN(.))
         return out, weights
     attended, weights = _multi_head_attention(x, params.attention, attn_mask)
+    weights = weights if keep_weights else None
     attended += x                                                # x + MHA(x)
     x = _layer_norm_in_place(attended, ln1.gamma, ln1.beta, params.eps)
     out = _feed_forward(x, params.feed_forward, params.activation)
@@ -182,7 +187,7 @@ def encoder_stack(x, blocks: list[EncoderBlockParams], mask=None, final_norm: La
     attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
     all_weights = []
     for block in blocks:
-        x, weights = _encoder_block(x, block, attn_mask)
+        x, weights = _encoder_block(x, block, attn_mask, return_attention)
         if return_attention:               # otherwise each block's (..., h, n, n) weights are freed
             all_weights.append(weights)
     if final_norm is not None:

@@ -168,17 +168,23 @@ def gelu(x) -> np.ndarray:
 
 def _gelu_in_place(x: np.ndarray) -> np.ndarray:
     # GELU written over x (the feed-forward's hidden layer, a temporary its caller owns): the
-    # (B*n, d_ff) hidden layer is the block's largest array, so no new array of its size is made.
-    if x.dtype != np.float32:
-        phi = erf(x * np.sqrt(0.5))
-        phi += 1
-        phi *= 0.5                                 # before * x: 2 x would overflow near float max
-        x *= phi
+    # (B*n, d_ff) hidden layer is the block's largest array, so no new array of its size is made
+    # for the result.
+    if x.dtype == np.float32:
+        x *= _normal_cdf_float32(x)
         return x
-    # float32: 7.1.26 with z = x / sqrt 2 and the factor 0.5 folded into the constants, so that
-    # Q = 0.5 (a1 t + ... + a5 t^5) exp(-x^2 / 2) = Phi(-|x|), t = 1 / (1 + (p / sqrt 2) |x|), and
-    # Phi(x) = 0.5 + sign(x) (0.5 - Q): two passes over the hidden layer fewer than computing
-    # 0.5 x (1 + erf(x / sqrt 2)) step by step, and no new array of its size for the result.
+    phi = erf(x * np.sqrt(0.5))
+    phi += 1
+    phi *= 0.5                                     # before * x: 2 x would overflow near float max
+    x *= phi
+    return x
+
+
+def _normal_cdf_float32(x: np.ndarray) -> np.ndarray:
+    # Phi(x) = 0.5 (1 + erf(x / sqrt 2)) for float32 x (at least 1-d), by 7.1.26 with x / sqrt 2 and
+    # the factor 0.5 folded into the constants: Q = 0.5 (a1 t + ... + a5 t^5) exp(-x^2 / 2) is
+    # Phi(-|x|), t = 1 / (1 + (p / sqrt 2) |x|), and Phi(x) = 0.5 + sign(x) (0.5 - Q). Two passes over
+    # the hidden layer fewer than 0.5 (1 + erf(x / sqrt 2)) step by step. (helpers.backward uses it too.)
     t = np.abs(x)
     t *= np.float32(_AS_P / np.sqrt(2))
     t += 1
@@ -187,16 +193,15 @@ def _gelu_in_place(x: np.ndarray) -> np.ndarray:
     for a in _AS_A[3::-1]:                   # Horner's rule over the 5 coefficients, not the data
         poly += np.float32(0.5 * a)
         poly *= t
-    with np.errstate(over="ignore"):         # |x| > 1.8e19: x^2 = inf, exp(-inf) = 0, GELU = relu
+    with np.errstate(over="ignore"):         # |x| > 1.8e19: x^2 = inf, exp(-inf) = 0, Phi = 0 or 1
         np.square(x, out=t)
     t *= np.float32(-0.5)
     np.exp(t, out=t)
     poly *= t                                # Q = Phi(-|x|)
     np.subtract(np.float32(0.5), poly, out=poly)
     poly *= np.sign(x, out=t)                # (np.where or a masked subtract: 10x slower here)
-    poly += np.float32(0.5)                  # Phi(x)
-    x *= poly
-    return x
+    poly += np.float32(0.5)
+    return poly
 
 
 ACTIVATIONS = {"relu": relu, "gelu": gelu}
