@@ -186,7 +186,8 @@ def multi_head_attention(x, params: AttentionParams, mask=None):
         except ValueError:
             fits = False
         if not fits:
-            raise ValueError(f"mask must be broadcastable to (..., h, n, n) = {scores_shape}; got shape {mask.shape}")
+            raise ValueError(f"mask must be broadcastable to (..., n_q, n_k) = {scores_shape}, i.e. end in "
+                             f"{scores_shape[-2:]}; got shape {mask.shape}")
     return _multi_head_attention(x, params, mask)
 
 

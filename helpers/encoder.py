@@ -179,11 +179,10 @@ def encoder_stack(x, blocks: list[EncoderBlockParams], mask=None, final_norm: La
     """
     if not blocks:
         raise ValueError("encoder_stack needs at least one block, got 0")
-    # Checked once here, not again in every block.
+    # Checked once here, not again in every block (x keeps its shape from block to block).
     x = _check_input(x, blocks[0].d_model)
-    for i, block in enumerate(blocks):
-        if block.d_model != blocks[0].d_model:
-            raise ValueError(f"every block must have d_model={blocks[0].d_model}; block {i} has {block.d_model}")
+    for block in blocks:
+        check_last_dim(x, block.d_model, "x")
     attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
     all_weights = []
     for block in blocks:
