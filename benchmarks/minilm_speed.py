@@ -13,7 +13,7 @@ two alternating for R rounds, so that neither inherits the other's thread pools 
 Reported per side: sentences/s from the best and the median run (wall clock), sentences/s per
 CPU-second (robust when other programs share the machine), peak RSS of the process (weights
 included) and, for ours, the peak of NumPy's allocations during one encode (tracemalloc).
-Also the largest difference between the two sides' embeddings. Target: ours >= 0.8x theirs.
+Also the largest difference between the two sides' embeddings. Target: ours >= 1.0x theirs (best runs).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 N_SENTENCES = 256
 BATCH_SIZE = 32
-TARGET = 0.8
+TARGET = 1.0
 
 _SUBJECTS = ["The cat", "A young engineer", "My neighbour's dog", "The committee", "Our small team",
              "A tired student", "The old fisherman", "This transformer model", "The city council",

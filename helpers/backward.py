@@ -23,7 +23,7 @@ import numpy as np
 from ._checks_internal import check_ids_in_range, check_last_dim, check_shape, float_array, int_array
 from .attention import AttentionParams, merge_heads, scaled_dot_product_attention, split_heads
 from .encoder import EncoderBlockParams, _check_input, key_padding_to_attention_mask
-from .layers import ACTIVATIONS, FeedForwardParams, LayerNormParams, erf, layer_norm, linear
+from .layers import ACTIVATIONS, FeedForwardParams, LayerNormParams, _normal_cdf_float32, erf, layer_norm, linear
 
 __all__ = [
     "linear_forward",
@@ -133,6 +133,8 @@ def relu_backward(grad_y, x) -> np.ndarray:
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
     # Phi(x) = (1 + erf(x / sqrt 2)) / 2, in the order helpers.layers.gelu computes it (so that
     # _normal_cdf(x) * x is gelu(x) bit for bit; tests/test_backward.py checks it).
+    if x.dtype == np.float32:
+        return _normal_cdf_float32(np.atleast_1d(x)).reshape(x.shape)
     cdf = erf(x * np.sqrt(0.5).astype(x.dtype))
     cdf += 1
     cdf *= 0.5

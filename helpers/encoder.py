@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks_internal import bool_mask, check_kind, check_last_dim, float_array, positive_float, positive_int
-from .attention import AttentionParams, init_attention, multi_head_attention
+from .attention import AttentionParams, _multi_head_attention, init_attention
 from .layers import (
     ACTIVATIONS,
     FeedForwardParams,
     LayerNormParams,
-    feed_forward,
+    _feed_forward,
+    _layer_norm_in_place,
     init_feed_forward,
     layer_norm,
 )
@@ -152,23 +153,34 @@ def encoder_block(x, params: EncoderBlockParams, mask=None, return_attention: bo
     check_kind(params, EncoderBlockParams, "params")
     x = _check_input(x, params.d_model)
     attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
-    ln1, ln2 = params.norm1, params.norm2
-
-    def self_attention(h):
-        return multi_head_attention(h, params.attention, attn_mask)
-
-    def ffn(h):
-        return feed_forward(h, params.feed_forward, params.activation)
-
-    if params.norm_first:
-        attended, weights = self_attention(layer_norm(x, ln1.gamma, ln1.beta, params.eps))
-        x = x + attended
-        x = x + ffn(layer_norm(x, ln2.gamma, ln2.beta, params.eps))
-    else:
-        attended, weights = self_attention(x)
-        x = layer_norm(x + attended, ln1.gamma, ln1.beta, params.eps)
-        x = layer_norm(x + ffn(x), ln2.gamma, ln2.beta, params.eps)
+    x, weights = _encoder_block(x, params, attn_mask, return_attention)
     return (x, weights) if return_attention else x
+
+
+def _encoder_block(x: np.ndarray, params: EncoderBlockParams, attn_mask,
+                   keep_weights: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    # encoder_block() after its checks: the stack checks x and the mask once, not once per block.
+    # Each residual sum is written over the sub-layer's output and normalised in place (our own
+    # temporaries): no new (..., n, d_model) arrays, so less fresh memory to fault in per call.
+    # Unless kept, the (..., h, n, n) attention weights are freed before the feed-forward network
+    # allocates its hidden layer: the two largest arrays of a block then never coexist.
+    ln1, ln2 = params.norm1, params.norm2
+    if params.norm_first:
+        attended, weights = _multi_head_attention(
+            _layer_norm_in_place(x.copy(), ln1.gamma, ln1.beta, params.eps), params.attention, attn_mask)
+        weights = weights if keep_weights else None
+        attended += x                                            # x + MHA(LN(x))
+        out = _feed_forward(_layer_norm_in_place(attended.copy(), ln2.gamma, ln2.beta, params.eps),
+                            params.feed_forward, params.activation)
+        out += attended                                          # . + FFN(LN(.))
+        return out, weights
+    attended, weights = _multi_head_attention(x, params.attention, attn_mask)
+    weights = weights if keep_weights else None
+    attended += x                                                # x + MHA(x)
+    x = _layer_norm_in_place(attended, ln1.gamma, ln1.beta, params.eps)
+    out = _feed_forward(x, params.feed_forward, params.activation)
+    out += x                                                     # x + FFN(x)
+    return _layer_norm_in_place(out, ln2.gamma, ln2.beta, params.eps), weights
 
 
 def encoder_stack(x, blocks: list[EncoderBlockParams], mask=None, final_norm: LayerNormParams | None = None,
@@ -185,10 +197,17 @@ def encoder_stack(x, blocks: list[EncoderBlockParams], mask=None, final_norm: La
         raise TypeError(f"blocks must be a list of EncoderBlockParams, got {type(blocks).__name__}")
     if not blocks:
         raise ValueError("encoder_stack needs at least one block, got 0")
+    # Checked once here, not again in every block (x keeps its shape from block to block).
+    x = _check_input(x, blocks[0].d_model)
+    for i, block in enumerate(blocks):
+        check_kind(block, EncoderBlockParams, f"blocks[{i}]")
+        check_last_dim(x, block.d_model, "x")
+    attn_mask = None if mask is None else key_padding_to_attention_mask(mask, x.shape)
     all_weights = []
     for block in blocks:
-        x, weights = encoder_block(x, block, mask, return_attention=True)
-        all_weights.append(weights)
+        x, weights = _encoder_block(x, block, attn_mask, return_attention)
+        if return_attention:               # otherwise each block's (..., h, n, n) weights are freed
+            all_weights.append(weights)
     if final_norm is not None:
         x = layer_norm(x, final_norm.gamma, final_norm.beta, blocks[-1].eps)
     return (x, np.stack(all_weights)) if return_attention else x
