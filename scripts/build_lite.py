@@ -255,6 +255,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "_build" / "lite")
     parser.add_argument("--cache", type=Path, default=ROOT / "_build" / "lite-cache")
     args = parser.parse_args()
+    args.output, args.cache = args.output.resolve(), args.cache.resolve()  # jupyter lite runs elsewhere
     inputs = download(args.cache)
 
     # Not a sibling named lite-*: jupyterlite skips config files whose path starts with the output path.
