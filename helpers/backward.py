@@ -305,8 +305,8 @@ def feed_forward_forward(x, params: FeedForwardParams, activation: str = "relu")
     """
     x = float_array(x, "x")
     check_last_dim(x, params.d_model, "x")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if activation not in ("relu", "gelu"):     # the activations with a backward here
+        raise ValueError(f"activation must be 'relu' or 'gelu' for the backward pass, got {activation!r}")
     pre, cache_1 = linear_forward(x, params.w_1, params.b_1)                # (..., n, d_ff)
     cdf = None
     if activation == "gelu":
@@ -556,6 +556,8 @@ def cross_entropy_forward(logits, targets, ignore_index: int = -100):
         raise ValueError(f"targets must have shape {logits.shape[:-1]} (logits' shape without the class "
                          f"axis), got shape {targets.shape}")
     n_classes = logits.shape[-1]
+    if n_classes == 0:
+        raise ValueError(f"logits must have at least one class (shape (..., C) with C >= 1), got shape {logits.shape}")
     valid = targets != ignore_index
     bad = valid & ((targets < 0) | (targets >= n_classes))
     if bad.any():
@@ -570,7 +572,7 @@ def cross_entropy_forward(logits, targets, ignore_index: int = -100):
     safe_targets = np.where(valid, targets, 0)[..., None]
     log_p_target = np.take_along_axis(shifted, safe_targets, axis=-1)[..., 0] - np.log(totals[..., 0])
     count = int(valid.sum())
-    loss = -np.sum(log_p_target, where=valid) / max(count, 1)
+    loss = -np.sum(log_p_target, where=valid) / max(count, 1) + 0.0    # + 0.0: every target ignored gives +0.0, not -0.0
     cache = {"probs": exp / totals, "targets": safe_targets, "valid": valid, "count": count}
     return np.asarray(loss, dtype=logits.dtype), cache
 

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks_internal import check_ids_in_range, float_array, int_array
+from ._checks_internal import check_ids_in_range, float_array, int_array, positive_int
 
 __all__ = ["embed", "sinusoidal_positional_encoding", "encoder_input", "init_embedding_table"]
 
 
 def init_embedding_table(rng: np.random.Generator, vocab_size: int, d_model: int,
                          dtype=np.float64) -> np.ndarray:
-    """A random (vocab_size, d_model) table with entries ~ N(0, 1/d_model).
+    """A random (vocab_size, d_model) table with entries ~ N(0, 1/d_model) (d_model >= 1).
 
     The 1/d_model variance gives rows of norm about 1, so that after the paper's
     sqrt(d_model) scaling their entries are about the size of the positional encoding's.
     """
+    vocab_size, d_model = positive_int(vocab_size, "vocab_size", minimum=0), positive_int(d_model, "d_model")
     return rng.normal(0.0, d_model**-0.5, size=(vocab_size, d_model)).astype(dtype)
 
 
@@ -43,6 +44,8 @@ def sinusoidal_positional_encoding(n_positions: int, d_model: int, dtype=np.floa
     PE[pos, 2i+1] = cos(pos / 10000^(2i / d_model))
     Returns: (n_positions, d_model). An odd d_model drops the last cosine column.
     """
+    n_positions = positive_int(n_positions, "n_positions", minimum=-(2**63))   # integer; the range is checked below
+    d_model = positive_int(d_model, "d_model", minimum=-(2**63))
     if n_positions < 0 or d_model < 1:
         raise ValueError(
             f"need n_positions >= 0 and d_model >= 1, got n_positions={n_positions}, d_model={d_model}"
@@ -62,6 +65,8 @@ def encoder_input(token_ids, table, scale: bool = True) -> np.ndarray:
     token_ids: (..., n); table: (V, d_model). Returns (..., n, d_model) in the table's dtype.
     """
     x = embed(token_ids, table)
+    if x.ndim < 2:
+        raise ValueError(f"token_ids must have shape (..., n), got a single id (shape {np.shape(token_ids)})")
     n, d_model = x.shape[-2], x.shape[-1]
     if scale:
         x = x * np.sqrt(d_model).astype(x.dtype)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks_internal import bool_mask, check_last_dim, float_array
+from ._checks_internal import bool_mask, check_last_dim, float_array, positive_float
 from .attention import AttentionParams, init_attention, multi_head_attention
 from .layers import (
     ACTIVATIONS,
@@ -69,6 +69,7 @@ class EncoderBlockParams:
                 raise ValueError(f"{name}.gamma must have shape ({d_model},), got shape {shape}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        self.eps = positive_float(self.eps, "eps")
 
     @property
     def n_heads(self) -> int:
@@ -107,15 +108,22 @@ def init_encoder_stack(rng: np.random.Generator, n_layers: int, d_model: int, n_
 def key_padding_to_attention_mask(mask, x_shape: tuple) -> np.ndarray:
     """Key-padding mask (n,) or (..., n) -> attention mask (..., 1, 1, n) for multi-head attention.
 
+    The result has one axis per axis of the attention scores (..., h, n, n), as multi_head_attention
+    requires: a shared (n,) mask for x of shape (B, n, d_model) becomes (1, 1, 1, n).
+
     The two singleton axes broadcast over heads and query rows: every query may look at every
     real key, no query may look at padding. Padded query rows are still computed (and ignored
     by whoever reads the output).
     """
     mask = bool_mask(mask)
+    if len(x_shape) < 2 or mask.ndim < 1:
+        raise ValueError(f"need x of shape (..., n, d_model) and a mask (n,) or (..., n); got x shape {tuple(x_shape)}, "
+                         f"mask shape {mask.shape}")
     tokens_shape = tuple(x_shape[:-1])
     if mask.shape != tokens_shape and mask.shape != tokens_shape[-1:]:
         shared = "" if len(tokens_shape) == 1 else f" (or ({tokens_shape[-1]},) for all sequences)"
         raise ValueError(f"key-padding mask must have shape {tokens_shape}{shared}, got shape {mask.shape}")
+    mask = mask.reshape((1,) * (len(tokens_shape) - mask.ndim) + mask.shape)
     return mask[..., None, None, :]
 
 

@@ -7,7 +7,7 @@ around it lives here:
 - its input: token + *learned* position + token-type embeddings, then a layer norm
   (where notebook 03 added a fixed sinusoid);
 - a loader that maps the checkpoint's tensors onto ``helpers.encoder.EncoderBlockParams``
-  (read with ``safetensors.numpy.load_file``: plain arrays, never a pickle);
+  (read with ``helpers.safetensors_numpy.load_file``: plain arrays, never a pickle);
 - its output: the mean of the token vectors (padding excluded), scaled to length 1, as
   sentence-transformers does, giving one (384,) vector per sentence.
 
@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks_internal import bool_mask, check_shape, float_array, int_array
+from ._checks_internal import FLOAT_DTYPES, bool_mask, check_ids_in_range, check_shape, float_array, int_array, positive_int
 from .attention import AttentionParams
 from .embeddings import embed
 from .encoder import EncoderBlockParams, encoder_stack
 from .layers import FeedForwardParams, LayerNormParams, layer_norm
+from .safetensors_numpy import load_file, load_file_with_metadata
 from .tokens import pad_batch
 from .wordpiece import WordPieceTokenizer, load_vocab
 
@@ -57,6 +58,10 @@ __all__ = [
     "l2_normalize",
     "MiniLM",
     "load_minilm",
+    "load_distilbert",
+    "HIDDEN_ACTIVATIONS",
+    "DISTILBERT_LAYER_KEYS",
+    "DISTILBERT_EMBEDDING_KEYS",
     "load_minilm_reference",
 ]
 
@@ -98,22 +103,35 @@ def _model_folder(folder) -> Path:
     return folder
 
 
+def _read_json(path: Path) -> dict:
+    """A JSON object from ``path``; anything else raises ValueError naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a valid UTF-8 JSON file ({err})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object {{...}}, got {type(value).__name__}")
+    return value
+
+
 def read_config(folder=None) -> dict:
     """config.json (BERT's hyper-parameters), plus sentence-transformers' ``max_seq_length``."""
     folder = _model_folder(folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config = _read_json(folder / "config.json")
     st_config = folder / "sentence_bert_config.json"
+    default_length = config.get("max_position_embeddings", 512)      # BERT's default
     if st_config.is_file():
-        config["max_seq_length"] = json.loads(st_config.read_text(encoding="utf-8"))["max_seq_length"]
+        config["max_seq_length"] = _read_json(st_config).get("max_seq_length", default_length)
     else:
-        config["max_seq_length"] = config["max_position_embeddings"]
+        config["max_seq_length"] = default_length
     return config
 
 
 def load_state(folder=None) -> dict[str, np.ndarray]:
-    """Every tensor of model.safetensors as a NumPy array, by name (no pickle involved)."""
-    from safetensors.numpy import load_file
+    """Every tensor of model.safetensors as a NumPy array, by name (no pickle involved).
 
+    bfloat16 tensors are upcast to float32 (see ``helpers.safetensors_numpy``).
+    """
     return load_file(_model_folder(folder) / "model.safetensors")
 
 
@@ -160,6 +178,8 @@ def bert_embeddings(token_ids, params: BertEmbeddingParams, eps: float = 1e-12,
     ids = int_array(token_ids, "token_ids")
     if ids.ndim < 1:
         raise ValueError(f"token_ids must have shape (..., n), got shape {ids.shape}")
+    if token_type_ids is not None:
+        token_type_ids = check_shape(int_array(token_type_ids, "token_type_ids"), ids.shape, "token_type_ids")
     n = ids.shape[-1]
     if n > params.max_positions:
         raise ValueError(
@@ -170,6 +190,7 @@ def bert_embeddings(token_ids, params: BertEmbeddingParams, eps: float = 1e-12,
     if token_type_ids is None:
         x = x + params.token_type[0]
     else:
+        check_ids_in_range(token_type_ids, params.token_type.shape[0], "token_type_ids")
         x = x + embed(token_type_ids, params.token_type)
     return layer_norm(x, params.norm.gamma, params.norm.beta, eps)
 
@@ -213,19 +234,93 @@ UNUSED_KEYS = {
 }
 
 
-def _get(state: dict, key: str, dtype) -> np.ndarray:
+# config.json's hidden_act -> our activation. gelu_python is the exact erf GELU under another name;
+# gelu_new, gelu_pytorch_tanh and gelu_fast are the tanh approximation (helpers.layers.gelu_tanh).
+HIDDEN_ACTIVATIONS = {
+    "gelu": "gelu", "gelu_python": "gelu",
+    "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
+    "relu": "relu",
+}
+
+# DistilBERT's names -> BERT's (after "transformer.layer.{i}." / "encoder.layer.{i}."): the same
+# post-LN block, the same arrays. DistilBERT has no token-type embeddings and a fixed eps of 1e-12.
+DISTILBERT_LAYER_KEYS = {
+    "attention.q_lin.weight": "attention.self.query.weight",
+    "attention.q_lin.bias": "attention.self.query.bias",
+    "attention.k_lin.weight": "attention.self.key.weight",
+    "attention.k_lin.bias": "attention.self.key.bias",
+    "attention.v_lin.weight": "attention.self.value.weight",
+    "attention.v_lin.bias": "attention.self.value.bias",
+    "attention.out_lin.weight": "attention.output.dense.weight",
+    "attention.out_lin.bias": "attention.output.dense.bias",
+    "sa_layer_norm.weight": "attention.output.LayerNorm.weight",
+    "sa_layer_norm.bias": "attention.output.LayerNorm.bias",
+    "ffn.lin1.weight": "intermediate.dense.weight",
+    "ffn.lin1.bias": "intermediate.dense.bias",
+    "ffn.lin2.weight": "output.dense.weight",
+    "ffn.lin2.bias": "output.dense.bias",
+    "output_layer_norm.weight": "output.LayerNorm.weight",
+    "output_layer_norm.bias": "output.LayerNorm.bias",
+}
+DISTILBERT_EMBEDDING_KEYS = {
+    "embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
+    "embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
+    "embeddings.LayerNorm.weight": "embeddings.LayerNorm.weight",
+    "embeddings.LayerNorm.bias": "embeddings.LayerNorm.bias",
+}
+
+
+def _float_dtype(dtype) -> np.dtype:
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}") from None
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype}")
+    return dtype
+
+
+def _get(state: dict, key: str, dtype, shape: tuple | None = None) -> np.ndarray:
+    """A checked copy of one tensor: our parameters own their memory (never views into ``state``)."""
     if key not in state:
         raise ValueError(f"the checkpoint has no tensor {key!r}: is it a BERT model's?")
-    return np.asarray(state[key]).astype(dtype, copy=False)
+    tensor = float_array(state[key], key)
+    if shape is not None and tensor.shape != shape:
+        raise ValueError(f"{key} must have shape {shape}, got shape {tensor.shape}"
+                         + (" (transposed?)" if tensor.shape == shape[::-1] else ""))
+    return np.array(tensor, dtype=_float_dtype(dtype), copy=True)
+
+
+def _block_shapes(state: dict, prefix: str) -> dict[str, tuple]:
+    """Expected shape of every tensor of a block, from its biases (which cannot be transposed):
+    nn.Linear stores weights as (d_out, d_in)."""
+    d_model = np.shape(state.get(prefix + "attention.self.query.bias", ()))
+    d_ff = np.shape(state.get(prefix + "intermediate.dense.bias", ()))
+    if len(d_model) != 1 or len(d_ff) != 1:
+        missing = [k for k in ("attention.self.query.bias", "intermediate.dense.bias") if prefix + k not in state]
+        raise ValueError(f"the checkpoint has no 1-D tensors {[prefix + k for k in missing] or prefix + '*.bias'}: "
+                         "is it a BERT model's?")
+    d, f = d_model[0], d_ff[0]
+    shapes = {key: ((d, d) if key.endswith("weight") else (d,)) for key in BERT_LAYER_KEYS}
+    shapes.update({"intermediate.dense.weight": (f, d), "intermediate.dense.bias": (f,),
+                   "output.dense.weight": (d, f), "output.LayerNorm.weight": (d,), "output.LayerNorm.bias": (d,),
+                   "attention.output.LayerNorm.weight": (d,), "attention.output.LayerNorm.bias": (d,)})
+    return shapes
 
 
 def block_from_bert(state: dict, layer: int, n_heads: int, eps: float = 1e-12,
-                    dtype=np.float32) -> EncoderBlockParams:
-    """Block ``layer`` of a BERT checkpoint as our post-LN, GELU EncoderBlockParams."""
+                    dtype=np.float32, activation: str = "gelu") -> EncoderBlockParams:
+    """Block ``layer`` of a BERT checkpoint as our post-LN EncoderBlockParams (GELU unless told).
+
+    Every tensor's shape is checked against the block's d_model and d_ff (read from its biases),
+    and copied: the block owns its arrays.
+    """
+    layer = positive_int(layer, "layer", minimum=0)
     prefix = f"encoder.layer.{layer}."
+    shapes = _block_shapes(state, prefix)
     ours: dict[str, np.ndarray] = {}
     for key, (path, transposed) in BERT_LAYER_KEYS.items():
-        tensor = _get(state, prefix + key, dtype)
+        tensor = _get(state, prefix + key, dtype, shapes[key])
         ours[path] = np.ascontiguousarray(tensor.T) if transposed else tensor
     return EncoderBlockParams(
         attention=AttentionParams(
@@ -241,12 +336,17 @@ def block_from_bert(state: dict, layer: int, n_heads: int, eps: float = 1e-12,
         norm1=LayerNormParams(ours["norm1.gamma"], ours["norm1.beta"]),
         norm2=LayerNormParams(ours["norm2.gamma"], ours["norm2.beta"]),
         norm_first=False,              # BERT is post-LN: LN(x + sublayer(x)), as in the paper
-        activation="gelu",
+        activation=activation,
         eps=eps,
     )
 
 
 def embeddings_from_bert(state: dict, dtype=np.float32) -> BertEmbeddingParams:
+    """BERT's input layer from the checkpoint (copies). A checkpoint without token-type embeddings
+    (DistilBERT) gets one row of zeros: every token is of type 0 and adds nothing."""
+    if "embeddings.token_type_embeddings.weight" not in state and "embeddings.word_embeddings.weight" in state:
+        width = np.shape(state["embeddings.word_embeddings.weight"])[-1]
+        state = {**state, "embeddings.token_type_embeddings.weight": np.zeros((1, width), _float_dtype(dtype))}
     return BertEmbeddingParams(
         word=_get(state, "embeddings.word_embeddings.weight", dtype),
         position=_get(state, "embeddings.position_embeddings.weight", dtype),
@@ -296,6 +396,8 @@ def mean_pool(token_vectors, mask) -> np.ndarray:
     with no real token gets zeros, as sentence-transformers' clamp(count, 1e-9) gives.
     """
     x = float_array(token_vectors, "token_vectors")
+    if x.ndim < 2:
+        raise ValueError(f"token_vectors must have shape (..., n, d_model), got shape {x.shape}")
     mask = bool_mask(mask)
     check_shape(mask, x.shape[:-1], "mask")
     weights = mask[..., None].astype(x.dtype)                     # (B, n, 1)
@@ -307,7 +409,12 @@ def mean_pool(token_vectors, mask) -> np.ndarray:
 def l2_normalize(x, eps: float = 1e-12) -> np.ndarray:
     """Scale each row to length 1 (a zero row stays zero): then a dot product is a cosine."""
     x = float_array(x, "x")
-    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    if x.ndim < 1:
+        raise ValueError("x must have shape (..., d_model), got a 0-d array")
+    # Scaled by the row's largest entry first: x * x would overflow for entries above 1e154 (1e19 in float32).
+    scale = np.max(np.abs(x), axis=-1, keepdims=True) if x.shape[-1] else np.ones(x.shape[:-1] + (1,), x.dtype)
+    scale[~(scale > 0) | ~np.isfinite(scale)] = 1
+    norm = scale * np.sqrt(np.sum(np.square(x / scale), axis=-1, keepdims=True))
     return x / np.maximum(norm, np.asarray(eps, x.dtype))
 
 
@@ -349,17 +456,29 @@ class MiniLM:
     def dtype(self):
         return self.embeddings.word.dtype
 
-    def forward(self, ids, mask=None, return_attention: bool = False):
+    def __post_init__(self):
+        if not self.blocks:
+            raise ValueError("a MiniLM needs at least one block, got 0")
+        widths = sorted({block.d_model for block in self.blocks})
+        if widths != [self.embeddings.d_model]:
+            raise ValueError(f"the word embeddings have width d_model = {self.embeddings.d_model}, the blocks "
+                             f"expect d_model = {widths}: they must agree")
+
+    def forward(self, ids, mask=None, return_attention: bool = False, token_type_ids=None):
         """Token ids (B, n) (and key-padding mask (B, n), True = real token) -> token vectors.
 
-        Returns (B, n, d_model), plus the attention weights (n_layers, B, h, n, n) when
-        ``return_attention`` is True. Unbatched ids (n,) work too.
+        token_type_ids: int (B, n), the segment of each token (0 = first sentence, 1 = second, as
+        BERT's sentence pairs); default all 0. Returns (B, n, d_model), plus the attention weights
+        (n_layers, B, h, n, n) when ``return_attention`` is True. Unbatched ids (n,) work too, and
+        n = 0 tokens gives an empty (B, 0, d_model) result, as PyTorch does.
         """
-        x = bert_embeddings(ids, self.embeddings, self.eps)          # (B, n, d_model)
+        x = bert_embeddings(ids, self.embeddings, self.eps, token_type_ids)   # (B, n, d_model)
         return encoder_stack(x, self.blocks, mask, return_attention=return_attention)
 
     def embed_batch(self, ids, mask) -> np.ndarray:
         """One padded batch: ids, mask (B, n) -> normalised sentence embeddings (B, d_model)."""
+        ids, mask = int_array(ids, "ids"), bool_mask(mask)
+        check_shape(mask, ids.shape, "mask")
         # A batch without padding needs no attention mask (same numbers, one pass fewer).
         tokens = self.forward(ids, None if mask.all() else mask)
         return l2_normalize(mean_pool(tokens, mask))
@@ -379,11 +498,12 @@ class MiniLM:
         """
         if isinstance(sentences, str):
             raise ValueError("encode expects a list of sentences; wrap a single one: encode([text])")
+        if not hasattr(sentences, "__iter__"):
+            raise TypeError(f"sentences must be a list of str, got {type(sentences).__name__}")
         sentences = list(sentences)
         if not all(isinstance(s, str) for s in sentences):
             raise ValueError("every sentence must be a str")
-        if batch_size < 1 or workers < 1:
-            raise ValueError(f"batch_size and workers must be >= 1, got {batch_size} and {workers}")
+        batch_size, workers = positive_int(batch_size, "batch_size"), positive_int(workers, "workers")
         out = np.zeros((len(sentences), self.d_model), dtype=self.dtype)
         encoded = [self.tokenizer.encode(s) for s in sentences]
         batches = _length_batches([len(ids) for ids in encoded], batch_size)
@@ -429,27 +549,124 @@ def _length_batches(lengths: Sequence[int], batch_size: int, shortest: float = 0
     return batches
 
 
-def load_minilm(folder=None, dtype=np.float32) -> MiniLM:
+def _encoder_config(config: dict, path) -> dict:
+    """The hyper-parameters our encoder needs, checked: BERT's or DistilBERT's config.json.
+
+    Options the encoder cannot honour (relative position embeddings, a decoder, cross-attention,
+    an activation it does not implement) raise ValueError naming the option and the file.
+    """
+    distil = config.get("model_type") == "distilbert"
+    names = ({"n_layers": "n_layers", "n_heads": "n_heads", "d_model": "dim", "d_ff": "hidden_dim",
+              "act": "activation"} if distil else
+             {"n_layers": "num_hidden_layers", "n_heads": "num_attention_heads", "d_model": "hidden_size",
+              "d_ff": "intermediate_size", "act": "hidden_act"})
+    refused = {
+        "position_embedding_type": lambda v: v not in (None, "absolute"),
+        "is_decoder": bool, "add_cross_attention": bool,
+    }
+    for option, is_refused in refused.items():
+        if option in config and is_refused(config[option]):
+            raise ValueError(f"{path}: {option}={config[option]!r} is not supported by this encoder (absolute "
+                             "learned positions, bidirectional self-attention only)")
+    act = config.get(names["act"], "gelu")
+    if act not in HIDDEN_ACTIVATIONS:
+        raise ValueError(f"{path}: {names['act']}={act!r} is not supported; supported: {sorted(HIDDEN_ACTIVATIONS)}")
+    out = {"distil": distil, "activation": HIDDEN_ACTIVATIONS[act],
+           # DistilBERT's layer norms use eps 1e-12 and its config has no such field.
+           "eps": 1e-12 if distil else config.get("layer_norm_eps", 1e-12)}
+    if isinstance(out["eps"], bool) or not isinstance(out["eps"], (int, float)) or not out["eps"] > 0:
+        raise ValueError(f"{path}: layer_norm_eps must be a positive number, got {out['eps']!r}")
+    for ours, theirs in names.items():
+        if ours == "act":
+            continue
+        if theirs not in config:
+            if ours in ("d_model", "d_ff", "n_layers"):       # read from the tensors when absent
+                continue
+            raise ValueError(f"{path}: the config has no {theirs!r} (needed: {ours})")
+        try:
+            out[ours] = positive_int(config[theirs], theirs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: {err}") from None
+    return out
+
+
+def _encoder_state(state: dict, distil: bool) -> tuple[dict, list[str]]:
+    """The checkpoint's encoder tensors under BERT's names, and the task-head keys left out.
+
+    Task-head models (BertForSequenceClassification, ...) prefix the encoder with ``bert.``
+    (``distilbert.`` for DistilBERT); their heads (``classifier.*``, ``cls.*``) are not part of the
+    encoder and are left out.
+    """
+    prefix = "distilbert." if distil else "bert."
+    head_keys: list[str] = []
+    if any(k.startswith(prefix) for k in state):
+        head_keys = sorted(k for k in state if not k.startswith(prefix))
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not distil:
+        return state, head_keys
+    renamed = {}
+    for key, value in state.items():
+        parts = key.split(".", 3)
+        if len(parts) == 4 and parts[:2] == ["transformer", "layer"] and parts[3] in DISTILBERT_LAYER_KEYS:
+            renamed[f"encoder.layer.{parts[2]}.{DISTILBERT_LAYER_KEYS[parts[3]]}"] = value
+        else:
+            renamed[DISTILBERT_EMBEDDING_KEYS.get(key, key)] = value
+    return renamed, head_keys
+
+
+def _check_unused(state: dict, n_layers: int, strict: bool, path) -> None:
+    used = set(BERT_EMBEDDING_KEYS) | set(UNUSED_KEYS) | {
+        f"encoder.layer.{i}.{key}" for i in range(n_layers) for key in BERT_LAYER_KEYS}
+    unused = sorted(k for k in state if k not in used)
+    if unused and strict:
+        raise ValueError(f"{path}: tensors this encoder would not use: {unused[:10]}"
+                         f"{f' and {len(unused) - 10} more' if len(unused) > 10 else ''} (they would change the "
+                         "model's output; pass strict=False to ignore them)")
+
+
+def load_minilm(folder=None, dtype=np.float32, strict: bool = True) -> MiniLM:
     """all-MiniLM-L6-v2 with the weights of the installed package, or of ``folder``.
 
     folder: a directory with config.json, vocab.txt and model.safetensors (the package's
         ``model/`` folder, or a copy of it). Missing package -> ModelNotInstalledError saying
-        how to install it.
+        how to install it. Any BERT-style checkpoint in that layout loads the same way: keys may
+        carry a ``bert.`` prefix (task-head models; the head is left out), bfloat16 tensors are
+        upcast, DistilBERT checkpoints (config model_type "distilbert") are renamed to BERT's names
+        (see also ``load_distilbert``), and hidden_act may be any of ``HIDDEN_ACTIVATIONS``.
     dtype: float32 (the checkpoint's own) or float64 (slower, for checks).
+    strict: a tensor of the encoder that we would not use (e.g. a 7th layer, relative position
+        embeddings) raises ValueError listing it; strict=False ignores such tensors.
     """
+    dtype = _float_dtype(dtype)
     folder = _model_folder(folder)
     config = read_config(folder)
-    state = load_state(folder)
-    n_layers = config["num_hidden_layers"]
-    if _count_layers(state) != n_layers:
-        raise ValueError(f"config says {n_layers} layers, the checkpoint holds {_count_layers(state)}")
-    if config.get("hidden_act", "gelu") != "gelu":
-        raise ValueError(f"expected a GELU model, config says hidden_act={config['hidden_act']!r}")
-    eps = float(config["layer_norm_eps"])
-    blocks = [block_from_bert(state, i, config["num_attention_heads"], eps, dtype) for i in range(n_layers)]
+    checked = _encoder_config(config, folder / "config.json")
+    state, _head_keys = _encoder_state(load_state(folder), checked["distil"])
+    n_layers = _count_layers(state)
+    if checked.get("n_layers", n_layers) != n_layers:
+        raise ValueError(f"config says {checked['n_layers']} layers, the checkpoint holds {n_layers}")
+    _check_unused(state, n_layers, strict, folder / "model.safetensors")
+    eps = float(checked["eps"])
+    blocks = [block_from_bert(state, i, checked["n_heads"], eps, dtype, checked["activation"])
+              for i in range(n_layers)]
+    for name, size in (("d_model", blocks[0].d_model), ("d_ff", blocks[0].d_ff)):
+        if checked.get(name, size) != size:
+            raise ValueError(f"config says {name} = {checked[name]}, the checkpoint's tensors have {size}")
     tokenizer = WordPieceTokenizer(load_vocab(folder / "vocab.txt"), max_length=config["max_seq_length"])
     return MiniLM(config=config, tokenizer=tokenizer, embeddings=embeddings_from_bert(state, dtype),
                   blocks=blocks, folder=folder, eps=eps)
+
+
+def load_distilbert(folder, dtype=np.float32, strict: bool = True) -> MiniLM:
+    """A DistilBERT checkpoint folder (config.json with model_type "distilbert", vocab.txt,
+    model.safetensors) as our encoder: the same post-LN blocks as BERT under other names
+    (``DISTILBERT_LAYER_KEYS``), no token-type embeddings. Refuses any other model type."""
+    folder = _model_folder(folder)
+    model_type = read_config(folder).get("model_type")
+    if model_type != "distilbert":
+        raise ValueError(f"{folder / 'config.json'}: model_type={model_type!r}, expected 'distilbert' "
+                         "(load_minilm reads BERT checkpoints)")
+    return load_minilm(folder, dtype=dtype, strict=strict)
 
 
 # --- reference answers ---------------------------------------------------------------------------
@@ -468,13 +685,9 @@ def load_minilm_reference(name: str) -> tuple[dict[str, np.ndarray], dict[str, o
         concatenated; text i has ``ids[offsets[i]:offsets[i + 1]]``.
     Written by scripts/make_minilm_fixtures.py; no torch needed to read them.
     """
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
     path = _REFERENCE_DIR / f"minilm_{name}.safetensors"
     if not path.is_file():
         raise ValueError(f"no reference case {name!r}: expected {path}")
-    with safe_open(path, framework="numpy") as f:
-        metadata = f.metadata() or {}
+    arrays, metadata = load_file_with_metadata(path)
     texts = {k: (json.loads(v) if v.startswith("[") else v) for k, v in metadata.items()}
-    return load_file(path), texts
+    return arrays, texts

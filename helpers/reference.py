@@ -12,6 +12,7 @@ import numpy as np
 
 from .encoder import EncoderBlockParams
 from .interop import from_torch_encoder, from_torch_encoder_layer
+from .safetensors_numpy import load_file
 
 __all__ = ["REFERENCE_DIR", "reference_names", "load_reference", "block_case", "stack_case"]
 
@@ -24,8 +25,6 @@ def reference_names() -> list[str]:
 
 def load_reference(name: str) -> dict[str, np.ndarray]:
     """All arrays of one case, by name (see ``reference_names()``)."""
-    from safetensors.numpy import load_file
-
     path = REFERENCE_DIR / f"{name}.safetensors"
     if not path.exists():
         raise ValueError(f"no reference case {name!r}; available: {reference_names()}")

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ._checks_internal import check_ids_in_range, int_array
+from ._checks_internal import check_ids_in_range, int_array, positive_int
 
 __all__ = ["one_hot", "pad_batch", "Vocabulary", "tokenize"]
 
@@ -22,8 +22,7 @@ def one_hot(token_ids, vocab_size: int, dtype=np.float64) -> np.ndarray:
     Returns: array of shape (..., n, vocab_size) with a single 1 per row.
     """
     ids = int_array(token_ids, "token_ids")
-    if int(vocab_size) < 1:
-        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size}")
+    vocab_size = positive_int(vocab_size, "vocab_size")
     check_ids_in_range(ids, vocab_size)
     rows = np.zeros(ids.shape + (int(vocab_size),), dtype=dtype)
     np.put_along_axis(rows, ids[..., None], 1, axis=-1)
@@ -39,11 +38,14 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0, length: int |
     Returns: ``(ids, mask)``, ids int64 of shape (B, n_max), mask bool of shape (B, n_max)
         with True for real tokens and False for padding.
     """
+    if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__iter__"):
+        raise TypeError(f"sequences must be a list of id sequences, got {type(sequences).__name__}")
     seqs = [int_array(s, f"sequences[{i}]").reshape(-1) for i, s in enumerate(sequences)]
     if not seqs:
         raise ValueError("pad_batch needs at least one sequence, got 0")
     lengths = np.array([len(s) for s in seqs])
-    n_max = int(lengths.max()) if length is None else int(length)
+    n_max = int(lengths.max()) if length is None else positive_int(length, "length", minimum=0)
+    pad_id = positive_int(pad_id, "pad_id", minimum=0)
     if lengths.max() > n_max:
         raise ValueError(
             f"length={n_max} is shorter than the longest sequence ({int(lengths.max())} tokens)"
@@ -59,6 +61,8 @@ _WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
 
 def tokenize(text: str) -> list[str]:
     """Lower-case ``text`` and split it into words and single punctuation marks."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     return _WORD_OR_PUNCT.findall(text.lower())
 
 
@@ -74,6 +78,8 @@ class Vocabulary:
     def __init__(self, words: Iterable[str]):
         self.itos: list[str] = [self.PAD, self.UNK]
         for word in words:
+            if not isinstance(word, str):
+                raise TypeError(f"every word must be a str, got {type(word).__name__} {word!r}")
             if word not in self.itos:
                 self.itos.append(word)
         self.stoi = {word: i for i, word in enumerate(self.itos)}

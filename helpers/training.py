@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
-from ._checks_internal import check_shape, int_array
+from ._checks_internal import check_shape, float_array, int_array, positive_float, positive_int
 from .embeddings import encoder_input, init_embedding_table
 from .encoder import EncoderBlockParams, init_encoder_stack
 from .layers import LayerNormParams
@@ -254,6 +254,10 @@ def loss_and_grads(model: EncoderClassifier, batch: CountingData):
 
 def accuracy(logits, targets, ignore_index: int = IGNORE_INDEX) -> float:
     """Fraction of non-ignored positions whose largest logit is the target. logits (..., C), targets (...)."""
+    logits, targets = float_array(logits, "logits"), int_array(targets, "targets")
+    if logits.ndim < 1 or logits.shape[-1] == 0 or targets.shape != logits.shape[:-1]:
+        raise ValueError(f"logits must have shape (..., C) with C >= 1 and targets logits' shape without the class "
+                         f"axis; got shapes {logits.shape} and {targets.shape}")
     counted = targets != ignore_index
     if not counted.any():
         raise ValueError("accuracy needs at least one target that is not ignore_index")
@@ -285,25 +289,36 @@ class Adam:
 
     def __init__(self, params: dict[str, np.ndarray], betas: tuple[float, float] = (0.9, 0.98),
                  eps: float = 1e-9):
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict {{name: array}} (named_parameters(model)), got {type(params).__name__}")
+        for name, p in params.items():
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64) or not p.flags.writeable:
+                raise TypeError(f"params[{name!r}] must be a writable float32 or float64 NumPy array (updated in "
+                                f"place), got {type(p).__name__} {getattr(p, 'dtype', '')}")
+        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         self.params = params
         self.beta1, self.beta2 = betas
-        self.eps = eps
+        self.eps = positive_float(eps, "eps", allow_zero=True)
         self.t = 0
         self.m = {name: np.zeros_like(p) for name, p in params.items()}
         self.v = {name: np.zeros_like(p) for name, p in params.items()}
 
     def step(self, grads: dict[str, np.ndarray], lr: float) -> None:
-        """One update with learning rate ``lr``; ``grads`` has the same names and shapes as params."""
-        if grads.keys() != self.params.keys():
-            raise ValueError(f"grads must have the parameters' names; missing {sorted(self.params.keys() - grads.keys())}, "
-                             f"extra {sorted(grads.keys() - self.params.keys())}")
+        """One update with learning rate ``lr``; ``grads`` has the same names and shapes as params.
+
+        Every gradient is checked (names, shapes, float dtype) before any parameter changes: a bad
+        gradient raises and leaves the parameters, the moments and ``t`` as they were.
+        """
+        grads = self._checked(grads)
+        if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"lr must be a number, got {type(lr).__name__} {lr!r}")
         self.t += 1
         correction1 = 1 - self.beta1 ** self.t
         correction2 = 1 - self.beta2 ** self.t
         for name, p in self.params.items():
             g = grads[name]
-            if g.shape != p.shape:
-                raise ValueError(f"gradient of {name} must have shape {p.shape}, got shape {g.shape}")
             m, v = self.m[name], self.v[name]
             m *= self.beta1
             m += (1 - self.beta1) * g
@@ -314,6 +329,21 @@ class Adam:
             p -= (lr / correction1) * (m / denom)
 
 
+    def _checked(self, grads) -> dict[str, np.ndarray]:
+        if not hasattr(grads, "keys"):
+            raise TypeError(f"grads must be a dict {{name: array}} (named_parameters(grads)), got {type(grads).__name__}")
+        if grads.keys() != self.params.keys():
+            raise ValueError(f"grads must have the parameters' names; missing {sorted(self.params.keys() - grads.keys())}, "
+                             f"extra {sorted(grads.keys() - self.params.keys())}")
+        checked = {}
+        for name, p in self.params.items():
+            g = float_array(grads[name], f"gradient of {name}")
+            if g.shape != p.shape:
+                raise ValueError(f"gradient of {name} must have shape {p.shape}, got shape {g.shape}")
+            checked[name] = g
+        return checked
+
+
 def warmup_schedule(step: int, peak_lr: float, warmup_steps: int) -> float:
     """Linear warm-up to ``peak_lr`` over ``warmup_steps``, then decay as 1/sqrt(step).
 
@@ -321,6 +351,7 @@ def warmup_schedule(step: int, peak_lr: float, warmup_steps: int) -> float:
     Why warm up: at the start Adam's estimates of v rest on few gradients and the weights are
     random, so large steps can throw the model somewhere it never recovers from (post-LN above all).
     """
+    step, warmup_steps = positive_int(step, "step", minimum=-(2**63)), positive_int(warmup_steps, "warmup_steps", minimum=-(2**63))
     if step < 1 or warmup_steps < 1:
         raise ValueError(f"step and warmup_steps count from 1, got step={step}, warmup_steps={warmup_steps}")
     return peak_lr * min(step / warmup_steps, (warmup_steps / step) ** 0.5)
@@ -331,8 +362,10 @@ def paper_schedule(step: int, d_model: int, warmup_steps: int = 4000) -> float:
 
     It is ``warmup_schedule`` with peak_lr = (d_model * warmup_steps)^-0.5.
     """
+    step, warmup_steps = positive_int(step, "step", minimum=-(2**63)), positive_int(warmup_steps, "warmup_steps", minimum=-(2**63))
     if step < 1 or warmup_steps < 1:
         raise ValueError(f"step and warmup_steps count from 1, got step={step}, warmup_steps={warmup_steps}")
+    positive_int(d_model, "d_model")
     return d_model ** -0.5 * min(step ** -0.5, step * warmup_steps ** -1.5)
 
 
@@ -367,6 +400,10 @@ def train(model: EncoderClassifier, data: CountingData, *, steps: int, batch_siz
     ``eval_every`` steps and after the last. A non-finite loss stops training early (the history
     then ends there): a diverged run stays diverged, and there is no point computing NaNs.
     """
+    steps = positive_int(steps, "steps", minimum=0)
+    eval_every = positive_int(eval_every, "eval_every")
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a function step -> learning rate, got {type(schedule).__name__}")
     params = named_parameters(model)
     optimiser = Adam(params, betas=betas, eps=eps)
     batches = minibatches(np.random.default_rng(seed), len(data), batch_size)

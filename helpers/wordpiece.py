@@ -77,8 +77,11 @@ def _is_control(char: str) -> bool:
 
 def load_vocab(path) -> dict[str, int]:
     """vocab.txt -> {token: id}: one token per line, the id is the line number (from 0)."""
-    with open(path, encoding="utf-8") as f:
-        return {line.rstrip("\n"): i for i, line in enumerate(f)}
+    try:
+        with open(path, encoding="utf-8") as f:
+            return {line.rstrip("\n"): i for i, line in enumerate(f)}
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: a vocabulary must be UTF-8 text, one token per line ({err})") from None
 
 
 # ASCII text (most English) has no accents, no CJK and one-to-one lower-casing: a translation
@@ -243,7 +246,11 @@ class WordPieceTokenizer:
         return [self.vocab.get(t, self.unk_id) for t in tokens]
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
-        return [self.ids_to_tokens[int(i)] for i in np.asarray(ids).reshape(-1)]
+        ids = np.asarray(ids).reshape(-1)
+        unknown = [i for i in ids.tolist() if i not in self.ids_to_tokens]
+        if unknown:
+            raise ValueError(f"ids must be ids of this vocabulary (V = {self.vocab_size}), got {unknown[:5]}")
+        return [self.ids_to_tokens[int(i)] for i in ids]
 
     def encode(self, text: str) -> np.ndarray:
         """Text -> int64 ids (n,): [CLS] pieces [SEP], at most ``max_length`` of them."""

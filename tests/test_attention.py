@@ -314,5 +314,5 @@ def test_multi_head_attention_rejects_bad_inputs(rng):
         multi_head_attention(np.ones((3, 8), dtype=np.int64), p)
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., n, 8\), got shape \(8,\)"):
         multi_head_attention(rng.normal(size=8), p)
-    with pytest.raises(ValueError, match=r"mask must be broadcastable.*\(2, 2, 3, 3\).*got shape \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"mask for x of shape \(2, 3, 8\).*scores \(2, 2, 3, 3\).*must have 4 axes.*got shape \(2, 4\)"):
         multi_head_attention(rng.normal(size=(2, 3, 8)), p, np.ones((2, 4), bool))

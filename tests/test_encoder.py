@@ -174,7 +174,8 @@ def test_key_padding_to_attention_mask():
     m = key_padding_to_attention_mask(mask, (2, 3, 8))
     assert m.shape == (2, 1, 1, 3)
     np.testing.assert_array_equal(m[:, 0, 0], mask)
-    assert key_padding_to_attention_mask(mask[0], (2, 3, 8)).shape == (1, 1, 3)
+    # One axis per axis of the scores (B, h, n, n), as multi_head_attention requires.
+    assert key_padding_to_attention_mask(mask[0], (2, 3, 8)).shape == (1, 1, 1, 3)
     with pytest.raises(ValueError, match=r"must have shape \(2, 3\).*got shape \(3, 2\)"):
         key_padding_to_attention_mask(mask.T, (2, 3, 8))
 
@@ -190,7 +191,7 @@ def test_encoder_block_params_validate(rng, make_block):
         EncoderBlockParams(p.attention, other.feed_forward, p.norm1, p.norm2)
     with pytest.raises(ValueError, match=r"norm2.gamma must have shape \(16,\), got shape \(8,\)"):
         EncoderBlockParams(p.attention, p.feed_forward, p.norm1, other.norm2)
-    with pytest.raises(ValueError, match=r"activation must be one of \['gelu', 'relu'\], got 'swish'"):
+    with pytest.raises(ValueError, match=r"activation must be one of \['gelu', 'gelu_tanh', 'relu'\], got 'swish'"):
         EncoderBlockParams(p.attention, p.feed_forward, p.norm1, p.norm2, activation="swish")
 
 

@@ -107,7 +107,7 @@ def test_from_torch_rejects_missing_keys_and_bad_shapes(rng):
         from_torch_encoder_layer(sd, H)
     sd = torch_layer_state(rng)
     sd["self_attn.in_proj_weight"] = sd["self_attn.in_proj_weight"][:2 * D]
-    with pytest.raises(ValueError, match=r"in_proj_weight must have shape \(24, 8\), got \(16, 8\)"):
+    with pytest.raises(ValueError, match=r"in_proj_weight must have shape \(24, 8\), got shape \(16, 8\)"):
         from_torch_encoder_layer(sd, H)
     with pytest.raises(ValueError, match="n_heads=3 must divide d_model=8"):
         from_torch_encoder_layer(torch_layer_state(rng), 3)
@@ -117,8 +117,10 @@ def test_from_torch_encoder_keeps_layer_order(rng):
     # 12 layers: "layers.1." must not pick up "layers.10." or "layers.11.".
     layers = [torch_layer_state(rng) for _ in range(12)]
     sd = {f"layers.{i}.{k}": v for i, layer in enumerate(layers) for k, v in layer.items()}
-    sd["norm.weight"] = np.ones(D)                              # a final norm's keys are ignored
-    blocks = from_torch_encoder(sd, n_heads=H, norm_first=True)
+    sd["norm.weight"] = np.ones(D)                   # a final norm's keys: refused unless strict=False
+    with pytest.raises(ValueError, match=r"unused keys \['norm.weight'\].*strict=False"):
+        from_torch_encoder(sd, n_heads=H, norm_first=True)
+    blocks = from_torch_encoder(sd, n_heads=H, norm_first=True, strict=False)
     assert len(blocks) == 12
     for block, layer in zip(blocks, layers, strict=True):
         assert block.norm_first

@@ -12,6 +12,7 @@ from helpers.layers import (
     erf,
     feed_forward,
     gelu,
+    gelu_tanh,
     init_feed_forward,
     layer_norm,
     linear,
@@ -183,7 +184,7 @@ def test_gelu_at_large_magnitudes_is_relu(dtype):
 
 
 def test_activations_table():
-    assert ACTIVATIONS == {"relu": relu, "gelu": gelu}
+    assert ACTIVATIONS == {"relu": relu, "gelu": gelu, "gelu_tanh": gelu_tanh}
 
 
 # ---------------------------------------------------------------- feed-forward
@@ -238,7 +239,7 @@ def test_feed_forward_rejects_bad_inputs(rng):
     p = random_ffn(rng)
     with pytest.raises(ValueError, match=r"x must have last dimension d_model = 6.*got shape \(3, 5\)"):
         feed_forward(rng.normal(size=(3, 5)), p)
-    with pytest.raises(ValueError, match=r"activation must be one of \['gelu', 'relu'\], got 'tanh'"):
+    with pytest.raises(ValueError, match=r"activation must be one of \['gelu', 'gelu_tanh', 'relu'\], got 'tanh'"):
         feed_forward(rng.normal(size=(3, 6)), p, "tanh")
     with pytest.raises(ValueError, match="x must be a float32 or float64 array, got dtype int64"):
         feed_forward(np.ones((3, 6), dtype=np.int64), p)
