@@ -52,7 +52,9 @@ COMPARED_MIMES = ("text/plain", "text/html", "image/svg+xml")
 # Hosts Debian's Chromium 156 contacts by itself, seen with only about:blank open and the flags below:
 # component updates, network time, sign-in, the default search engine's preconnect, optimisation hints.
 BROWSER_OWN = {"update.googleapis.com", "clients2.google.com", "accounts.google.com", "start.duckduckgo.com",
-               "optimizationguide-pa.googleapis.com"}
+               "optimizationguide-pa.googleapis.com",
+               # the browser's autofill service, asked about the notebook page's input fields
+               "content-autofill.googleapis.com"}
 
 if os.environ.get("LITE_BROWSER_TEST") != "1":
     # One skip line for the module, not one per notebook, in `make test`.
@@ -141,7 +143,7 @@ def _browser(proxy_port: int):
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={profile}",
-                 "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter",
+                 "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,AutofillServerCommunication",
                  "--disable-domain-reliability", "--dns-prefetch-disable", "--no-pings",
                  "--disable-client-side-phishing-detection", "--disable-default-apps",
                  # Loopback bypasses the proxy; everything else reaches the recording proxy and stops there.
