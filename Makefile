@@ -109,20 +109,19 @@ clean:
 SITE_DIR := _build/site
 SITE_SRC := _build/site-src
 SITE_PORT ?= 8013
-LITE_DIR := _build/lite
 
 $(BIN)/.site-installed: pyproject.toml $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[test,site]"
 	touch $@
 
-site: $(BIN)/.site-installed
+site: $(BIN)/.site-installed lite
 	rm -rf $(SITE_SRC) $(SITE_DIR) _build/site-doctrees && mkdir -p $(SITE_SRC)/notebooks/student
 	cp -pR site/. README.md $(SITE_SRC)/
 	cp -p $(NOTEBOOKS) $(SITE_SRC)/notebooks/
 	cp -p $(wildcard notebooks/student/[0-9]*.ipynb) $(SITE_SRC)/notebooks/student/
 	$(BIN)/sphinx-build -q -W --keep-going -b html -d _build/site-doctrees $(SITE_SRC) $(SITE_DIR)
 	@# The in-browser copy (make lite) goes inside the book: every page's "Run in the browser" link opens it.
-	if [ -d $(LITE_DIR) ]; then cp -pR $(LITE_DIR) $(SITE_DIR)/lite; fi
+	cp -pR $(LITE_DIR) $(SITE_DIR)/lite
 	@echo "web book: $(SITE_DIR)/index.html (open it from disk, or: make site-serve)"
 
 site-serve: site

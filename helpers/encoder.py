@@ -1,6 +1,6 @@
 """Stages 08-09: the encoder block and the stack of blocks.
 
-Block (post-LN, the paper and the notes):   x -> LN(x + MHA(x)) -> LN(. + FFN(.))
+Block (post-LN, as in the paper):   x -> LN(x + MHA(x)) -> LN(. + FFN(.))
 Block (pre-LN, most modern models):         x -> x + MHA(LN(x)) -> . + FFN(LN(.))
 Shapes: (..., n, d_model) in, the same shape out. Masks are key-padding masks of shape
 (n,) or (..., n), True = real token.
@@ -45,7 +45,7 @@ class EncoderBlockParams:
     attention: the self-attention sub-layer (carries n_heads).
     feed_forward: the position-wise feed-forward sub-layer.
     norm1, norm2: the layer norms of the attention and feed-forward sub-layers.
-    norm_first: False = post-LN (paper, notes, BERT); True = pre-LN (GPT-2 and most modern models).
+    norm_first: False = post-LN (the paper, BERT); True = pre-LN (GPT-2 and most modern models).
     activation: "relu" (paper) or "gelu" (BERT and later).
     eps: layer-norm epsilon.
     """

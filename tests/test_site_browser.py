@@ -257,12 +257,12 @@ def test_every_page_renders_offline_in_chromium(browser, site_url):
         else:
             assert facts["binder"] is facts["colab"] is facts["repository"] is None, (name, facts)
         # "Run in the browser": the same notebook's student version in the in-browser copy (lite/)
-        expected_lite = f"{site_url}lite/lab/index.html?path=student/{NOTEBOOKS[i - 1].name}"
+        expected_lite = f"{site_url}lite/lab/index.html?path={NOTEBOOKS[i - 1].name}"
         assert facts["runInBrowser"] == expected_lite, (name, facts["runInBrowser"])
-        if LITE.exists():
-            assert b"<html" in _fetch(expected_lite.split("?")[0]).lower()
-            assert (LITE / "files" / "student" / NOTEBOOKS[i - 1].name).exists(), \
-                f"{name}: the in-browser copy has no student/{NOTEBOOKS[i - 1].name}"
+        assert LITE.exists(), "the site has no lite/ (make site builds it with make lite)"
+        assert b"<html" in _fetch(expected_lite.split("?")[0]).lower()
+        assert (LITE / "files" / NOTEBOOKS[i - 1].name).exists(), \
+            f"{name}: the in-browser copy has no {NOTEBOOKS[i - 1].name}"
         report.append(f"{name}: {facts['mathTypeset']} formulas, {len(plots)} plots, "
                       f"{facts['tocLinks']} toc links, {len(requested)} requests (all 127.0.0.1)")
         if NOTEBOOKS[i - 1].stem.startswith("04"):

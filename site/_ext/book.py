@@ -109,7 +109,7 @@ def _check_alt_text(app, doctree, docname):
 def lite_url(docname: str, lite_dir: str = "lite") -> str:
     """The link, relative to page ``notebooks/NN_name``, that opens its student version in JupyterLite."""
     name = docname.rsplit("/", 1)[-1]
-    return f"../{lite_dir}/lab/index.html?path=student/{name}.ipynb"
+    return f"../{lite_dir}/lab/index.html?path={name}.ipynb"  # student versions sit at its top
 
 
 def _add_run_in_browser(app, doctree, docname):
