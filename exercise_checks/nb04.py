@@ -13,6 +13,7 @@ def _check_4_1(local_causal_attention, tag: str) -> None:
     ex = Exercise("4.1", "local_causal_attention")
     rules = (forbidden("helpers.attention.scaled_dot_product_attention"),
              forbidden("helpers.attention.multi_head_attention"),
+             forbidden("helpers.attention._multi_head_attention"),
              forbidden("helpers.backward.scaled_dot_product_attention_forward"))
     rng = probe_rng(tag)
 

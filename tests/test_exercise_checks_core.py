@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 
@@ -97,8 +98,8 @@ def test_tripwire_catches_the_forbidden_helper_by_every_route():
         "through helpers": lambda: helpers.scaled_dot_product_attention(q, k, v),
         "a kept reference": lambda: kept(q, k, v),
         "another module": lambda: helpers.attention.scaled_dot_product_attention(q, k, v),
-        "via a helper that calls it": lambda: helpers.multi_head_attention(
-            np.ones((2, 4)), helpers.attention.init_attention(np.random.default_rng(0), 4, 2)),
+        # (helpers.multi_head_attention has its own private path now; exercise 4.1 forbids it by name)
+        "via a partial": functools.partial(kept, q, k, v),
         "a FunctionType copy": lambda: types.FunctionType(kept.__code__, kept.__globals__)(q, k, v, None),
     }
     source = "import numpy as np\n" + __import__("inspect").getsource(helpers.attention._softmax_in_place)
