@@ -40,7 +40,10 @@ SITE = ROOT / "_build" / "lite"
 TIMES = ROOT / "_build" / "lite-test-times.txt"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+# The appendix 14 measures this machine's BLAS; the browser's NumPy has none (pure WebAssembly loops), so
+# its asserted slopes do not hold there. Known gap: 14 needs a browser-aware variant (issue 18 follow-up).
+NOT_IN_BROWSER = {"14_where_the_time_goes.ipynb"}
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9]*.ipynb") if p.name not in NOT_IN_BROWSER)
 # While debugging one notebook: LITE_NOTEBOOKS="04_self_attention.ipynb 10_pretrained_minilm.ipynb".
 if os.environ.get("LITE_NOTEBOOKS"):
     NOTEBOOKS = [p for p in NOTEBOOKS if p.name in os.environ["LITE_NOTEBOOKS"].split()]
