@@ -15,6 +15,7 @@ Two guards:
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import sys
 import time
@@ -45,12 +46,19 @@ def count_calls(func) -> collections.Counter:
         elif event == "c_call":
             calls[("c", getattr(arg, "__qualname__", repr(arg)))] += 1
 
+    # A garbage collection during the run would add calls that belong to other libraries'
+    # gc callbacks (hypothesis registers one), not to the helper: collect first, then pause gc.
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     previous = sys.getprofile()
     sys.setprofile(profiler)
     try:
         func()
     finally:
         sys.setprofile(previous)
+        if gc_was_enabled:
+            gc.enable()
     return calls
 
 
