@@ -69,9 +69,10 @@ def from_torch_encoder_layer(state_dict, n_heads: int, *, norm_first: bool = Fal
     if out_weight.ndim != 2:
         raise ValueError(f"self_attn.out_proj.weight must have shape (d_model, d_model), got {out_weight.shape}")
     d_model = out_weight.shape[0]
-    if np.ndim(state_dict["linear1.weight"]) != 2:
-        raise ValueError(f"linear1.weight must have shape (d_ff, d_model), got {np.shape(state_dict['linear1.weight'])}")
-    d_ff = np.shape(state_dict["linear1.weight"])[0]
+    linear1_weight = float_array(state_dict["linear1.weight"], "linear1.weight")
+    if linear1_weight.ndim != 2:
+        raise ValueError(f"linear1.weight must have shape (d_ff, d_model), got {linear1_weight.shape}")
+    d_ff = linear1_weight.shape[0]
     sd = {k: _tensor(state_dict, k, shape) for k, shape in {
         "self_attn.in_proj_weight": (3 * d_model, d_model), "self_attn.in_proj_bias": (3 * d_model,),
         "self_attn.out_proj.weight": (d_model, d_model), "self_attn.out_proj.bias": (d_model,),

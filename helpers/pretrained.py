@@ -294,8 +294,8 @@ def _get(state: dict, key: str, dtype, shape: tuple | None = None) -> np.ndarray
 def _block_shapes(state: dict, prefix: str) -> dict[str, tuple]:
     """Expected shape of every tensor of a block, from its biases (which cannot be transposed):
     nn.Linear stores weights as (d_out, d_in)."""
-    d_model = np.shape(state.get(prefix + "attention.self.query.bias", ()))
-    d_ff = np.shape(state.get(prefix + "intermediate.dense.bias", ()))
+    d_model, d_ff = (float_array(state[prefix + key], prefix + key).shape if prefix + key in state else ()
+                     for key in ("attention.self.query.bias", "intermediate.dense.bias"))
     if len(d_model) != 1 or len(d_ff) != 1:
         missing = [k for k in ("attention.self.query.bias", "intermediate.dense.bias") if prefix + k not in state]
         raise ValueError(f"the checkpoint has no 1-D tensors {[prefix + k for k in missing] or prefix + '*.bias'}: "
@@ -345,7 +345,7 @@ def embeddings_from_bert(state: dict, dtype=np.float32) -> BertEmbeddingParams:
     """BERT's input layer from the checkpoint (copies). A checkpoint without token-type embeddings
     (DistilBERT) gets one row of zeros: every token is of type 0 and adds nothing."""
     if "embeddings.token_type_embeddings.weight" not in state and "embeddings.word_embeddings.weight" in state:
-        width = np.shape(state["embeddings.word_embeddings.weight"])[-1]
+        width = float_array(state["embeddings.word_embeddings.weight"], "embeddings.word_embeddings.weight").shape[-1]
         state = {**state, "embeddings.token_type_embeddings.weight": np.zeros((1, width), _float_dtype(dtype))}
     return BertEmbeddingParams(
         word=_get(state, "embeddings.word_embeddings.weight", dtype),

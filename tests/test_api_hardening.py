@@ -91,6 +91,24 @@ def test_3_bert_blocks_own_their_memory(rng):
         np.testing.assert_array_equal(state[k], before[k])
 
 
+@pytest.mark.parametrize("key", ["linear1.weight", "self_attn.out_proj.weight"])
+def test_ragged_torch_tensors_get_our_error_naming_the_key(rng, key):
+    # Found by the malformed-input fuzz: NumPy's own "inhomogeneous shape" error escaped from np.ndim.
+    sd = torch_layer_state(rng)
+    sd[key] = [[1.0, 2.0], [3.0]]
+    with pytest.raises(ValueError, match=rf"^{key} must be an array"):
+        from_torch_encoder_layer(sd, n_heads=H)
+
+
+def test_ragged_bert_biases_get_our_error_naming_the_key(rng):
+    state = tiny_bert_state(rng)
+    key = "encoder.layer.0.intermediate.dense.bias"
+    assert key in state
+    state[key] = [[1.0], [2.0, 3.0]]
+    with pytest.raises(ValueError, match=rf"^{key} must be an array"):
+        pretrained.block_from_bert(state, 0, n_heads=2)
+
+
 # 4. float16 and longdouble passed the "float32 or float64" check; float16 layer norm gave zeros.
 @pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
 def test_4_only_float32_and_float64_are_accepted(dtype):
