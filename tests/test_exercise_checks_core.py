@@ -224,11 +224,11 @@ def test_exercise_1_1_is_called_positionally_so_any_parameter_name_passes():
         rows[np.arange(ids.shape[0]), ids] = 1.0
         return rows
 
-    old_style = lambda ids, V: right_rows(ids, V)                     # noqa: E731, N803
-    new_style = lambda ids, vocab_size: right_rows(ids, vocab_size)   # noqa: E731
+    old_style = lambda ids, V: right_rows(ids, V)
+    new_style = lambda ids, vocab_size: right_rows(ids, vocab_size)
     for answer in (old_style, new_style):
         check_1_1(answer)
         hidden_1_1(answer)
     with pytest.raises(CheckFailed, match="id = vocab_size is out of range") as info:
-        check_1_1(lambda ids, V: right_rows(np.clip(ids, 0, None), V + 1)[:, :V])   # noqa: N803
+        check_1_1(lambda ids, V: right_rows(np.clip(ids, 0, None), V + 1)[:, :V])
     assert info.value.mistake == "accepts vocab_size"
