@@ -15,39 +15,41 @@ def _check_1_1(one_hot_rows, tag: str) -> None:
     rng = probe_rng(tag)
     cases = []
     for _ in range(3):
-        V = int(rng.integers(4, 40))
+        vocab_size = int(rng.integers(4, 40))
         n = int(rng.integers(2, 12))
-        ids = rng.integers(0, V, size=n)
-        ids[int(rng.integers(n))] = V - 1          # the largest valid id is always present
-        cases.append((ids, V))
-    cases.append((np.zeros(0, dtype=np.int64), int(rng.integers(3, 9))))     # n = 0: shape (0, V)
-    for ids, V in cases:
+        ids = rng.integers(0, vocab_size, size=n)
+        ids[int(rng.integers(n))] = vocab_size - 1   # the largest valid id is always present
+        cases.append((ids, vocab_size))
+    cases.append((np.zeros(0, dtype=np.int64), int(rng.integers(3, 9))))     # n = 0: shape (0, vocab_size)
+    for ids, vocab_size in cases:
         n = ids.shape[0]
-        case = f"ids of shape ({n},), V={V}"
-        expected = np.zeros((n, V))
+        case = f"ids of shape ({n},), vocab_size={vocab_size}"
+        expected = np.zeros((n, vocab_size))
         expected[np.arange(n), ids] = 1.0
-        mistakes = [Mistake("transposed", "the rows are transposed: shape should be (n, V), one row per id",
+        mistakes = [Mistake("transposed", "the rows are transposed: shape should be (n, vocab_size), one row per id",
                             expected.T)]
-        rows = ex.call(one_hot_rows, ids.copy(), V, case=case, forbid=rules, names=("ids", "V"))
+        rows = ex.call(one_hot_rows, ids.copy(), vocab_size, case=case, forbid=rules, names=("ids", "vocab_size"))
         arr = ex.compare(rows, expected, case=case, mistakes=mistakes)
         if arr.dtype.kind != "f":
             ex.fail(f"the rows should be a float array, got dtype {arr.dtype} ({case}): the next stage "
                     "multiplies them by float weights", "not float")
-    for bad, key, why in ((None, "accepts V", "id = V is out of range (valid ids are 0 .. V - 1)"),
+    for bad, key, why in ((None, "accepts vocab_size",
+                           "id = vocab_size is out of range (valid ids are 0 .. vocab_size - 1)"),
                           (-1, "accepts negative", "a negative id is out of range (NumPy would wrap -1)")):
-        V = int(rng.integers(4, 20))
-        ids = rng.integers(0, V, size=int(rng.integers(3, 8)))
-        ids[int(rng.integers(ids.size))] = V if bad is None else bad
-        case = f"ids {ids.tolist()}, V={V}"
-        error = _raises(ex, one_hot_rows, ids, V, case, rules)
+        vocab_size = int(rng.integers(4, 20))
+        ids = rng.integers(0, vocab_size, size=int(rng.integers(3, 8)))
+        ids[int(rng.integers(ids.size))] = vocab_size if bad is None else bad
+        case = f"ids {ids.tolist()}, vocab_size={vocab_size}"
+        error = _raises(ex, one_hot_rows, ids, vocab_size, case, rules)
         if error is None:
             ex.fail(f"{why}, but it returned without a ValueError ({case})", key)
 
 
-def _raises(ex, func, ids, V, case, rules):
+def _raises(ex, func, ids, vocab_size, case, rules):
     """The ValueError raised (any message), or None if the call returned."""
     try:
-        return ex.call(func, ids.copy(), V, case=case, forbid=rules, names=("ids", "V"), expect_error=ValueError)
+        return ex.call(func, ids.copy(), vocab_size, case=case, forbid=rules, names=("ids", "vocab_size"),
+                       expect_error=ValueError)
     except AssertionError as err:
         if getattr(err, "mistake", None) == "no error":
             return None
@@ -55,7 +57,8 @@ def _raises(ex, func, ids, V, case, rules):
 
 
 def check_1_1(one_hot_rows) -> None:
-    """Exercise 1.1: ``one_hot_rows(ids, V)`` -> (n, V) float rows; ValueError for ids outside [0, V)."""
+    """Exercise 1.1: ``one_hot_rows(ids, vocab_size)`` -> (n, vocab_size) float rows; ValueError for ids
+    outside [0, vocab_size)."""
     _check_1_1(one_hot_rows, "1.1 visible")
 
 

@@ -39,17 +39,17 @@ def _check_2_1(embed_lookup, tag: str) -> None:
     ex = Exercise("2.1", "embed_lookup")
     rules = (forbidden("helpers.tokens.one_hot"),)
     rng = probe_rng(tag)
-    V, d_model = int(rng.integers(6, 15)), int(rng.integers(3, 7))
+    vocab_size, d_model = int(rng.integers(6, 15)), int(rng.integers(3, 7))
     B, n = int(rng.integers(2, 4)), int(rng.integers(4, 7))
-    ids = rng.integers(0, V, size=(B, n))
+    ids = rng.integers(0, vocab_size, size=(B, n))
     pad = int(rng.integers(1, B))                                   # pad < B: a row index too
     ids[:, -2:] = pad
     ids[0, 0] = 0
     cases = [(ids, pad), (ids[0], None), (ids, None), (np.array(pad), pad), (ids, 0),
-             (ids[None], pad), (ids[0], V + 5)]                   # pad_id absent: nothing zeroed
+             (ids[None], pad), (ids[0], vocab_size + 5)]   # pad_id absent: nothing zeroed
     for case_ids, pad_id in cases:
-        table = rng.normal(size=(V, d_model)) + 0.5                 # no row is zero
-        case = f"ids of shape {case_ids.shape}, table ({V}, {d_model}), pad_id={pad_id}"
+        table = rng.normal(size=(vocab_size, d_model)) + 0.5         # no row is zero
+        case = f"ids of shape {case_ids.shape}, table ({vocab_size}, {d_model}), pad_id={pad_id}"
         plain = table[case_ids].copy()
         expected = plain if pad_id is None else np.where((case_ids == pad_id)[..., None], 0.0, plain)
         mistakes = [
@@ -91,12 +91,12 @@ def _check_2_2(bottom_input, tag: str) -> None:
     rules = (forbidden("helpers.embeddings.encoder_input"),)
     rng = probe_rng(tag)
     for shape_kind in ("(n,)", "(B, n)", "(n,)"):
-        V, d_model = int(rng.integers(7, 20)), int(rng.choice([4, 6, 7, 10]))
+        vocab_size, d_model = int(rng.integers(7, 20)), int(rng.choice([4, 6, 7, 10]))
         n = int(rng.integers(3, 9))
         B = n + int(rng.integers(1, 3))                               # B != n, so len(ids) is wrong for n
-        ids = rng.integers(0, V, size=(n,) if shape_kind == "(n,)" else (B, n))
-        table = 0.3 * rng.normal(size=(V, d_model))
-        case = f"ids of shape {ids.shape}, table ({V}, {d_model})"
+        ids = rng.integers(0, vocab_size, size=(n,) if shape_kind == "(n,)" else (B, n))
+        table = 0.3 * rng.normal(size=(vocab_size, d_model))
+        case = f"ids of shape {ids.shape}, table ({vocab_size}, {d_model})"
         position = np.arange(n, dtype=np.float64)[:, None]
         angles = position / 10000.0 ** (np.arange(0, d_model, 2) / d_model)
         pe = np.zeros((n, d_model))
@@ -108,8 +108,9 @@ def _check_2_2(bottom_input, tag: str) -> None:
             Mistake("not scaled", "the embeddings are not scaled: multiply them by sqrt(d_model)", rows + pe),
             Mistake("pe scaled", "the positional encoding was scaled too: only the embeddings get sqrt(d_model)",
                     (rows + pe) * np.sqrt(d_model)),
-            Mistake("sqrt V", "scaled by sqrt(V): the scale is sqrt(d_model), the table's second axis",
-                    rows * np.sqrt(V) + pe),
+            Mistake("sqrt vocab_size",
+                    "scaled by sqrt(vocab_size): the scale is sqrt(d_model), the table's second axis",
+                    rows * np.sqrt(vocab_size) + pe),
             Mistake("times d_model", "multiplied by d_model: the scale is its square root",
                     rows * d_model + pe),
             Mistake("no pe", "the positional encoding is missing", rows * np.sqrt(d_model)),

@@ -72,12 +72,12 @@ def _check_3_2(learned_position_input, tag: str) -> None:
     ex = Exercise("3.2", "learned_position_input")
     rng = probe_rng(tag)
     for extra in (3, 0, 2):                                # extra = max_len - n; 0: exactly max_len fits
-        V, d_model = int(rng.integers(8, 20)), int(rng.choice([4, 9, 16]))
+        vocab_size, d_model = int(rng.integers(8, 20)), int(rng.choice([4, 9, 16]))
         n = int(rng.integers(3, 8))
         max_len = n + extra
-        ids = rng.integers(0, V, size=n)
-        table, position_table = rng.normal(size=(V, d_model)), rng.normal(size=(max_len, d_model))
-        case = f"{n} ids, table ({V}, {d_model}), position_table ({max_len}, {d_model})"
+        ids = rng.integers(0, vocab_size, size=n)
+        table, position_table = rng.normal(size=(vocab_size, d_model)), rng.normal(size=(max_len, d_model))
+        case = f"{n} ids, table ({vocab_size}, {d_model}), position_table ({max_len}, {d_model})"
         rows = table[ids]
         scale = np.sqrt(d_model)
         expected = scale * rows + position_table[:n]
@@ -86,7 +86,8 @@ def _check_3_2(learned_position_input, tag: str) -> None:
                     rows + position_table[:n]),
             Mistake("positions scaled", "the positions were scaled too: only the embeddings get sqrt(d_model)",
                     scale * (rows + position_table[:n])),
-            Mistake("sqrt V", "scaled by sqrt(V): the scale is sqrt(d_model)", np.sqrt(V) * rows + position_table[:n]),
+            Mistake("sqrt vocab_size", "scaled by sqrt(vocab_size): the scale is sqrt(d_model)",
+                    np.sqrt(vocab_size) * rows + position_table[:n]),
             Mistake("last rows", "uses the last n rows of the position table: position p is row p, the first n",
                     scale * rows + position_table[max_len - n:]),
         ]
@@ -104,11 +105,11 @@ def _check_3_2(learned_position_input, tag: str) -> None:
                               names=_NAMES_3_2)
         ex.compare(out, expected, case=case, mistakes=mistakes, atol=1e-10, rtol=1e-10)
     for over in (1, int(rng.integers(2, 5))):
-        V, d_model, max_len = 10, int(rng.choice([4, 6])), int(rng.integers(3, 7))
+        vocab_size, d_model, max_len = 10, int(rng.choice([4, 6])), int(rng.integers(3, 7))
         n = max_len + over
-        ids = rng.integers(0, V, size=n)
+        ids = rng.integers(0, vocab_size, size=n)
         case = f"{n} ids, position_table ({max_len}, {d_model})"
-        err = ex.call(learned_position_input, ids, rng.normal(size=(V, d_model)),
+        err = ex.call(learned_position_input, ids, rng.normal(size=(vocab_size, d_model)),
                       rng.normal(size=(max_len, d_model)), case=case, expect_error=ValueError)
         if "broadcast" in str(err) or "could not" in str(err):
             ex.fail(f"the ValueError came from NumPy's broadcasting, not from your own length check ({case}): "

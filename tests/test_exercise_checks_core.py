@@ -210,3 +210,25 @@ def test_hidden_loader_gives_a_fresh_module_a_solution_cell_cannot_reach(tmp_pat
         lesson.check_close = fresh.check_close.__globals__["check_close"]
         import importlib
         importlib.reload(lesson)
+
+
+def test_exercise_1_1_is_called_positionally_so_any_parameter_name_passes():
+    """The statement now says one_hot_rows(ids, vocab_size); answers written when it said V still pass."""
+    from exercise_checks.nb01 import check_1_1, hidden_1_1
+
+    def right_rows(ids, size):
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= size):
+            raise ValueError("out of range")
+        rows = np.zeros((ids.shape[0], size))
+        rows[np.arange(ids.shape[0]), ids] = 1.0
+        return rows
+
+    old_style = lambda ids, V: right_rows(ids, V)
+    new_style = lambda ids, vocab_size: right_rows(ids, vocab_size)
+    for answer in (old_style, new_style):
+        check_1_1(answer)
+        hidden_1_1(answer)
+    with pytest.raises(CheckFailed, match="id = vocab_size is out of range") as info:
+        check_1_1(lambda ids, V: right_rows(np.clip(ids, 0, None), V + 1)[:, :V])
+    assert info.value.mistake == "accepts vocab_size"

@@ -7,109 +7,109 @@ from . import cheat, mistake
 # --- 1.1 one_hot_rows ------------------------------------------------------------------------
 
 
-def _rows(ids, V, dtype=float):
+def _rows(ids, vocab_size, dtype=float):
     ids = np.asarray(ids)
-    out = np.zeros((ids.shape[0], V), dtype=dtype)
+    out = np.zeros((ids.shape[0], vocab_size), dtype=dtype)
     out[np.arange(ids.shape[0]), ids] = 1
     return out
 
 
-@mistake("1.1", "accepts id == V (`> V` instead of `>= V`)", "accepts V")
-def one_hot_rows(ids, V):
+@mistake("1.1", "accepts id == vocab_size (`> vocab_size` instead of `>= vocab_size`)", "accepts vocab_size")
+def one_hot_rows(ids, vocab_size):
     ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() > V):
+    if ids.size and (ids.min() < 0 or ids.max() > vocab_size):
         raise ValueError("out of range")
-    return np.eye(V + 1)[ids][:, :V]
+    return np.eye(vocab_size + 1)[ids][:, :vocab_size]
 
 
 @mistake("1.1", "no check for negative ids", "accepts negative")
-def one_hot_rows(ids, V):  # noqa: F811
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.size and ids.max() >= V:
+    if ids.size and ids.max() >= vocab_size:
         raise ValueError("out of range")
-    return np.eye(V)[ids]
+    return np.eye(vocab_size)[ids]
 
 
-@mistake("1.1", "integer rows (np.eye(V, dtype=int))", "not float")
-def one_hot_rows(ids, V):  # noqa: F811
+@mistake("1.1", "integer rows (np.eye(vocab_size, dtype=int))", "not float")
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError("out of range")
-    return np.eye(V, dtype=int)[ids]
+    return np.eye(vocab_size, dtype=int)[ids]
 
 
 @mistake("1.1", "boolean rows", "not float")
-def one_hot_rows(ids, V):  # noqa: F811
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError("out of range")
-    return np.arange(V)[None, :] == ids[:, None]
+    return np.arange(vocab_size)[None, :] == ids[:, None]
 
 
 @mistake("1.1", "forgets to return", "returns None")
-def one_hot_rows(ids, V):  # noqa: F811
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError("out of range")
-    rows = _rows(ids, V)  # noqa: F841
+    rows = _rows(ids, vocab_size)  # noqa: F841
 
 
-@mistake("1.1", "transposed, (V, n)", "transposed")
-def one_hot_rows(ids, V):  # noqa: F811
+@mistake("1.1", "transposed, (vocab_size, n)", "transposed")
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError("out of range")
-    return _rows(ids, V).T
+    return _rows(ids, vocab_size).T
 
 
 @mistake("1.1", "ids.min() crashes on an empty sentence")
-def one_hot_rows(ids, V):  # noqa: F811
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.min() < 0 or ids.max() >= V:
+    if ids.min() < 0 or ids.max() >= vocab_size:
         raise ValueError("out of range")
-    return _rows(ids, V)
+    return _rows(ids, vocab_size)
 
 
-@mistake("1.1", "no range check at all: NumPy's IndexError for id V, -1 wraps")
-def one_hot_rows(ids, V):  # noqa: F811
-    return np.eye(V)[np.asarray(ids)]
+@mistake("1.1", "no range check at all: NumPy's IndexError for id vocab_size, -1 wraps")
+def one_hot_rows(ids, vocab_size):  # noqa: F811
+    return np.eye(vocab_size)[np.asarray(ids)]
 
 
-@mistake("1.1", "hard-coded V = 10")
-def one_hot_rows(ids, V):  # noqa: F811
+@mistake("1.1", "hard-coded vocab_size = 10")
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError("out of range")
     return np.eye(10)[ids]
 
 
-@mistake("1.1", "special-cases the old visible input: raises only for two-element ids", "accepts V")
-def one_hot_rows(ids, V):  # noqa: F811
+@mistake("1.1", "special-cases the old visible input: raises only for two-element ids", "accepts vocab_size")
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
     if len(ids) == 2:
         raise ValueError("out of range")
-    return _rows(np.clip(ids, 0, V - 1), V)
+    return _rows(np.clip(ids, 0, vocab_size - 1), vocab_size)
 
 
 @mistake("1.1", "modifies ids in place (wraps negatives) before the range check", "input changed")
-def one_hot_rows(ids, V):  # noqa: F811
+def one_hot_rows(ids, vocab_size):  # noqa: F811
     ids = np.asarray(ids)
-    ids[ids < 0] += V
-    if ids.size and ids.max() >= V:
+    ids[ids < 0] += vocab_size
+    if ids.size and ids.max() >= vocab_size:
         raise ValueError("out of range")
-    return _rows(ids, V)
+    return _rows(ids, vocab_size)
 
 
 cheat("1.1", "helpers.one_hot through a kept reference", """
 from helpers.tokens import one_hot as _oh
-def one_hot_rows(ids, V):
-    return _oh(ids, V)
+def one_hot_rows(ids, vocab_size):
+    return _oh(ids, vocab_size)
 """, "forbidden helper")
 cheat("1.1", "helpers.one_hot with sys.setprofile switched off", """
 import sys, helpers
 sys.setprofile = lambda f: None
-def one_hot_rows(ids, V):
-    return helpers.one_hot(ids, V)
+def one_hot_rows(ids, vocab_size):
+    return helpers.one_hot(ids, vocab_size)
 """, "monitor disabled")
 
 # --- 1.2 padding_mask -------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def bottom_input(ids, table):  # noqa: F811
     return (table[ids] + _pe(ids.shape[-1], table.shape[1])) * np.sqrt(table.shape[1])
 
 
-@mistake("2.2", "sqrt(V) instead of sqrt(d_model)", "sqrt V")
+@mistake("2.2", "sqrt(vocab_size) instead of sqrt(d_model)", "sqrt vocab_size")
 def bottom_input(ids, table):  # noqa: F811
     ids = np.asarray(ids)
     return table[ids] * np.sqrt(table.shape[0]) + _pe(ids.shape[-1], table.shape[1])

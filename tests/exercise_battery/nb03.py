@@ -108,7 +108,7 @@ def learned_position_input(ids, table, position_table):  # noqa: F811
     return np.sqrt(table.shape[1]) * (table[ids] + position_table[: len(ids)])
 
 
-@mistake("3.2", "sqrt(V)", "sqrt V")
+@mistake("3.2", "sqrt(vocab_size)", "sqrt vocab_size")
 def learned_position_input(ids, table, position_table):  # noqa: F811
     _check_len(ids, position_table)
     return np.sqrt(table.shape[0]) * table[ids] + position_table[: len(ids)]
