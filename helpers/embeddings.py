@@ -26,13 +26,13 @@ def init_embedding_table(rng: np.random.Generator, vocab_size: int, d_model: int
 def embed(token_ids, table) -> np.ndarray:
     """Look up one row of ``table`` per id.
 
-    Equal to ``one_hot(token_ids, V) @ table`` but without building the (n, V) matrix.
-    token_ids: int array (..., n); table: (V, d_model). Returns (..., n, d_model).
+    Equal to ``one_hot(token_ids, vocab_size) @ table`` but without building the (n, vocab_size) matrix.
+    token_ids: int array (..., n); table: (vocab_size, d_model). Returns (..., n, d_model).
     """
     ids = int_array(token_ids, "token_ids")
     table = float_array(table, "table")
     if table.ndim != 2:
-        raise ValueError(f"table must have shape (V, d_model), got shape {table.shape}")
+        raise ValueError(f"table must have shape (vocab_size, d_model), got shape {table.shape}")
     check_ids_in_range(ids, table.shape[0])
     return table[ids]
 
@@ -62,7 +62,7 @@ def sinusoidal_positional_encoding(n_positions: int, d_model: int, dtype=np.floa
 def encoder_input(token_ids, table, scale: bool = True) -> np.ndarray:
     """What enters the bottom encoder block: embeddings (times sqrt(d_model)) plus positions.
 
-    token_ids: (..., n); table: (V, d_model). Returns (..., n, d_model) in the table's dtype.
+    token_ids: (..., n); table: (vocab_size, d_model). Returns (..., n, d_model) in the table's dtype.
     """
     x = embed(token_ids, table)
     if x.ndim < 2:

@@ -1,6 +1,6 @@
 """Stage 01: tokens as integer ids, one-hot rows, and padded batches.
 
-Shapes: a sentence is ``n`` ids; a batch is ``(B, n)``; one-hot rows are ``(..., n, V)``.
+Shapes: a sentence is ``n`` ids; a batch is ``(B, n)``; one-hot rows are ``(..., n, vocab_size)``.
 """
 
 from __future__ import annotations

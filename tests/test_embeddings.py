@@ -30,7 +30,7 @@ def test_embed_rejects_bad_inputs(rng):
     table = rng.normal(size=(4, 3))
     with pytest.raises(ValueError, match=r"token_ids must lie in \[0, 4\).*got \[4\]"):
         embed(np.array([1, 4]), table)
-    with pytest.raises(ValueError, match=r"table must have shape \(V, d_model\), got shape \(12,\)"):
+    with pytest.raises(ValueError, match=r"table must have shape \(vocab_size, d_model\), got shape \(12,\)"):
         embed(np.array([1]), table.ravel())
     with pytest.raises(ValueError, match="table must be a float32 or float64 array, got dtype int64"):
         embed(np.array([1]), np.ones((4, 3), dtype=np.int64))
