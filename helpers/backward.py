@@ -511,7 +511,7 @@ def encoder_stack_vjp(x, blocks: list[EncoderBlockParams], grad_output, mask=Non
 def embedding_backward(grad_embedded, token_ids, vocab_size: int) -> np.ndarray:
     """VJP of the lookup table[token_ids]: each row's gradient is the sum over the positions that read it.
 
-    grad_embedded: (..., n, d_model); token_ids: int (..., n). Returns grad_table (V, d_model) in
+    grad_embedded: (..., n, d_model); token_ids: int (..., n). Returns grad_table (vocab_size, d_model) in
     grad_embedded's dtype. A scatter-add: an id used three times gets three gradients added
     (np.add.at, which, unlike ``table[ids] += g``, accumulates repeated ids). Rows never read get 0.
     """
@@ -530,7 +530,7 @@ def encoder_input_backward(grad_input, token_ids, vocab_size: int, scale: bool =
     """VJP of helpers.embeddings.encoder_input (table[ids] * sqrt(d_model) + positions) w.r.t. the table.
 
     The positional encoding is fixed (no gradient); the sqrt(d_model) scale multiplies the gradient.
-    grad_input: (..., n, d_model). Returns grad_table (V, d_model).
+    grad_input: (..., n, d_model). Returns grad_table (vocab_size, d_model).
     """
     grad = float_array(grad_input, "grad_input")
     if scale:

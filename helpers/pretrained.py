@@ -139,7 +139,7 @@ def load_state(folder=None) -> dict[str, np.ndarray]:
 
 @dataclass
 class BertEmbeddingParams:
-    """word (V, d_model), position (max_positions, d_model), token_type (2, d_model), and the
+    """word (vocab_size, d_model), position (max_positions, d_model), token_type (2, d_model), and the
     layer norm applied to their sum."""
 
     word: np.ndarray
@@ -150,7 +150,7 @@ class BertEmbeddingParams:
     def __post_init__(self):
         self.word = float_array(self.word, "word")
         if self.word.ndim != 2:
-            raise ValueError(f"word must have shape (V, d_model), got shape {self.word.shape}")
+            raise ValueError(f"word must have shape (vocab_size, d_model), got shape {self.word.shape}")
         d_model = self.word.shape[1]
         self.position = float_array(self.position, "position")
         self.token_type = float_array(self.token_type, "token_type")
