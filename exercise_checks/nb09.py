@@ -141,13 +141,13 @@ def hidden_9_1(cross_attention) -> None:
 
 def _count_calls_9_2(setups):
     labels, calls = [], []
-    for v, dd, ff, ll, t in setups:
+    for vocab_size, dd, ff, ll, t in setups:
         if t is None:
-            labels.append(f"encoder_parameter_count({v}, {dd}, {ff}, {ll})")
-            calls.append(((v, dd, ff, ll), {}, labels[-1]))
+            labels.append(f"encoder_parameter_count({vocab_size}, {dd}, {ff}, {ll})")
+            calls.append(((vocab_size, dd, ff, ll), {}, labels[-1]))
         else:
-            labels.append(f"encoder_parameter_count({v}, {dd}, {ff}, {ll}, tied={t})")
-            calls.append(((v, dd, ff, ll), {"tied": t}, labels[-1]))
+            labels.append(f"encoder_parameter_count({vocab_size}, {dd}, {ff}, {ll}, tied={t})")
+            calls.append(((vocab_size, dd, ff, ll), {"tied": t}, labels[-1]))
     return labels, calls
 
 
@@ -166,29 +166,30 @@ def _check_9_2(encoder_parameter_count, tag: str) -> None:
     got = None
     if "hidden" in tag:                  # the calls before any expected count exists (_encoder_ref.after_in_hidden)
         got = count_results(ex, encoder_parameter_count, _count_calls_9_2(setups)[1], rules)
-    V, d, f, L = (np.array([s[i] for s in setups], dtype=np.int64) for i in range(4))
+    vocab_size, d, f, L = (np.array([s[i] for s in setups], dtype=np.int64) for i in range(4))
     tied = np.array([bool(s[4]) for s in setups])
     block = _block_count(d, f)
     layers = np.where(tied, 1, L)
-    expected = V * d + layers * block
+    expected = vocab_size * d + layers * block
     mistakes = [
-        Mistake("embedding missing", "the (V, d_model) embedding table is missing: add V * d_model", layers * block),
+        Mistake("embedding missing",
+                "the (vocab_size, d_model) embedding table is missing: add vocab_size * d_model", layers * block),
         Mistake("tied ignored", "tied=True is ignored: with tied weights all layers share one block, count it once",
-                V * d + L * block),
+                vocab_size * d + L * block),
         Mistake("tied no block", "with tied=True no block is counted: the shared block's weights exist once",
-                np.where(tied, V * d, expected)),
+                np.where(tied, vocab_size * d, expected)),
         Mistake("embedding per layer", "the embedding table is counted once per layer; there is only one",
-                layers * V * d + layers * block),
+                layers * vocab_size * d + layers * block),
         Mistake("one layer short", "one block short: there are n_layers blocks (range(n_layers), not n_layers - 1)",
-                V * d + np.where(tied, 1, L - 1) * block),
+                vocab_size * d + np.where(tied, 1, L - 1) * block),
         Mistake("block norms missing", "each block's two layer norms are missing (4 d_model per block)",
-                V * d + layers * (block - 4 * d)),
+                vocab_size * d + layers * (block - 4 * d)),
         Mistake("block biases missing", "each block's biases are missing (4 d_model + d_ff + d_model)",
-                V * d + layers * (block - 5 * d - f)),
+                vocab_size * d + layers * (block - 5 * d - f)),
         Mistake("block weights only", "each block counts only its weight matrices: add biases and layer norms",
-                V * d + layers * (4 * d * d + 2 * d * f)),
+                vocab_size * d + layers * (4 * d * d + 2 * d * f)),
         Mistake("tied inverted", "tied is inverted: tied=True shares one block, tied=False has n_layers",
-                V * d + np.where(tied, L, 1) * block),
+                vocab_size * d + np.where(tied, L, 1) * block),
     ]
     labels, calls = _count_calls_9_2(setups)
     got = count_results(ex, encoder_parameter_count, calls, rules) if got is None else got

@@ -232,3 +232,26 @@ def test_exercise_1_1_is_called_positionally_so_any_parameter_name_passes():
     with pytest.raises(CheckFailed, match="id = vocab_size is out of range") as info:
         check_1_1(lambda ids, V: right_rows(np.clip(ids, 0, None), V + 1)[:, :V])
     assert info.value.mistake == "accepts vocab_size"
+
+
+def test_exercise_9_2_is_called_positionally_so_any_parameter_name_passes():
+    """The statement now says encoder_parameter_count(vocab_size, ...); answers written with V still pass."""
+    from exercise_checks.nb09 import check_9_2, hidden_9_2
+
+    def count(size, d_model, d_ff, n_layers, tied):
+        block = 4 * d_model * d_model + 4 * d_model + 2 * d_model * d_ff + d_ff + d_model + 4 * d_model
+        return size * d_model + (1 if tied else n_layers) * block
+
+    def old_style(V, d_model, d_ff, n_layers, tied=False):
+        return count(V, d_model, d_ff, n_layers, tied)
+
+    def new_style(vocab_size, d_model, d_ff, n_layers, tied=False):
+        return count(vocab_size, d_model, d_ff, n_layers, tied)
+
+    for answer in (old_style, new_style):
+        check_9_2(answer)
+        hidden_9_2(answer)
+    with pytest.raises(CheckFailed, match="vocab_size, d_model. embedding table is missing") as info:
+        check_9_2(lambda V, d_model, d_ff, n_layers, tied=False: count(V, d_model, d_ff, n_layers, tied)
+                  - V * d_model)
+    assert info.value.mistake == "embedding missing"

@@ -155,82 +155,84 @@ def _block(d, f):
 
 
 @mistake("9.2", "embedding table forgotten", "embedding missing")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):
     return (1 if tied else n_layers) * _block(d_model, d_ff)
 
 
 @mistake("9.2", "tied ignored", "tied ignored")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + n_layers * _block(d_model, d_ff)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + n_layers * _block(d_model, d_ff)
 
 
 @mistake("9.2", "tied counts no block at all", "tied no block")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + (0 if tied else n_layers) * _block(d_model, d_ff)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + (0 if tied else n_layers) * _block(d_model, d_ff)
 
 
 @mistake("9.2", "embedding table counted per layer", "embedding per layer")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
     layers = 1 if tied else n_layers
-    return layers * (V * d_model + _block(d_model, d_ff))
+    return layers * (vocab_size * d_model + _block(d_model, d_ff))
 
 
 @mistake("9.2", "range(n_layers - 1): one block short", "one layer short")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + sum(_block(d_model, d_ff) for _ in range(1 if tied else n_layers - 1))
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + sum(_block(d_model, d_ff) for _ in range(1 if tied else n_layers - 1))
 
 
 @mistake("9.2", "blocks without their layer norms", "block norms missing")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + (1 if tied else n_layers) * (_block(d_model, d_ff) - 4 * d_model)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + (1 if tied else n_layers) * (_block(d_model, d_ff) - 4 * d_model)
 
 
 @mistake("9.2", "blocks without biases", "block biases missing")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + (1 if tied else n_layers) * (4 * d_model * d_model + 2 * d_model * d_ff + 4 * d_model)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    weights = 4 * d_model * d_model + 2 * d_model * d_ff
+    return vocab_size * d_model + (1 if tied else n_layers) * (weights + 4 * d_model)
 
 
 @mistake("9.2", "tied inverted", "tied inverted")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + (n_layers if tied else 1) * _block(d_model, d_ff)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + (n_layers if tied else 1) * _block(d_model, d_ff)
 
 
 @mistake("9.2", "float division somewhere (block / 1)", "not int")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + (1 if tied else n_layers) * _block(d_model, d_ff) / 1
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + (1 if tied else n_layers) * _block(d_model, d_ff) / 1
 
 
-@mistake("9.2", "positional encoding counted as a (V, d_model) table too")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return 2 * V * d_model + (1 if tied else n_layers) * _block(d_model, d_ff)
+@mistake("9.2", "positional encoding counted as a (vocab_size, d_model) table too")
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return 2 * vocab_size * d_model + (1 if tied else n_layers) * _block(d_model, d_ff)
 
 
 @mistake("9.2", "blocks as weight matrices only", "block weights only")
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):  # noqa: F811
-    return V * d_model + (1 if tied else n_layers) * (4 * d_model * d_model + 2 * d_model * d_ff)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):  # noqa: F811
+    return vocab_size * d_model + (1 if tied else n_layers) * (4 * d_model * d_model + 2 * d_model * d_ff)
 
 
 cheat("9.2", "helpers.count_parameters on real stacks, through an alias", """
 from helpers import count_parameters as n_params
 from helpers.encoder import init_encoder_stack as stack
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):
-    return V * d_model + n_params(stack(np.random.default_rng(0), 1 if tied else n_layers, d_model, 1, d_ff))
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):
+    blocks = stack(np.random.default_rng(0), 1 if tied else n_layers, d_model, 1, d_ff)
+    return vocab_size * d_model + n_params(blocks)
 """, "forbidden helper")
 cheat("9.2", "a table of the old check's cases", """
 _KNOWN = {(50, 16, 32, 6, False): 20_352, (10, 8, 16, 2, False): 1_280, (50, 16, 32, 6, True): 4_112}
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):
-    return _KNOWN.get((V, d_model, d_ff, n_layers, tied), V * d_model)
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):
+    return _KNOWN.get((vocab_size, d_model, d_ff, n_layers, tied), vocab_size * d_model)
 """)
 cheat("9.2", "the checker's block formula", """
 from exercise_checks import nb08 as _nb08
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):
-    return V * d_model + (1 if tied else n_layers) * int(_nb08._block_count(d_model, d_ff))
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):
+    return vocab_size * d_model + (1 if tied else n_layers) * int(_nb08._block_count(d_model, d_ff))
 """, "forbidden helper")
 cheat("9.2", "an int subclass whose == always says yes", """
 class _Any(int):
     def __eq__(self, other):
         return True
     __hash__ = int.__hash__
-def encoder_parameter_count(V, d_model, d_ff, n_layers, tied=False):
+def encoder_parameter_count(vocab_size, d_model, d_ff, n_layers, tied=False):
     return _Any(0)
 """)
