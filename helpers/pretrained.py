@@ -437,7 +437,7 @@ class MiniLM:
 
     def __repr__(self) -> str:
         return (f"MiniLM(n_layers={self.n_layers}, d_model={self.d_model}, n_heads={self.n_heads}, "
-                f"d_ff={self.blocks[0].d_ff}, V={self.embeddings.word.shape[0]}, "
+                f"d_ff={self.blocks[0].d_ff}, vocab_size={self.embeddings.word.shape[0]}, "
                 f"max_length={self.tokenizer.max_length})")
 
     @property
