@@ -34,6 +34,14 @@ def local_causal_attention(q, k, v, window):  # noqa: F811
     return w @ v, w
 
 
+@mistake("4.1", "divided by sqrt(n), the number of tokens, instead of sqrt(d_k)", "scaled by sqrt(n)")
+def local_causal_attention(q, k, v, window):  # noqa: F811
+    n = q.shape[-2]
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(n)
+    w = helpers.softmax(np.where(_allowed(n, window), scores, -np.inf))
+    return w @ v, w
+
+
 @mistake("4.1", "flipped mask (keys after i)", "flipped")
 def local_causal_attention(q, k, v, window):  # noqa: F811
     w = helpers.softmax(np.where(_allowed(q.shape[-2], window, flip=True), _scores(q, k), -np.inf))

@@ -129,9 +129,14 @@ def rms_norm(x, gamma, eps=1e-6):  # noqa: F811
     return gamma * x
 
 
-@mistake("6.2", "RMS over all entries (np.mean without axis)")
+@mistake("6.2", "RMS over all entries (np.mean without axis)", "whole array")
 def rms_norm(x, gamma, eps=1e-6):  # noqa: F811
     return gamma * x / np.sqrt(np.mean(x * x) + eps)
+
+
+@mistake("6.2", "divides by the standard deviation (np.std), as layer norm does", "variance")
+def rms_norm(x, gamma, eps=1e-6):  # noqa: F811
+    return gamma * x / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
 
 
 @mistake("6.2", "x ** 2 summed then divided by d_model - 1")
