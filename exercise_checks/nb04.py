@@ -27,11 +27,12 @@ def _check_4_1(local_causal_attention, tag: str) -> None:
             e = np.exp(x)
             return e / e.sum(axis=axis, keepdims=True)
 
-    def attend(q, k, v, window, *, scale=True, flip=False, extra=0, axis=-1, zero_after=False, soft=softmax):
+    def attend(q, k, v, window, *, scale_by="d_k", flip=False, extra=0, axis=-1, zero_after=False, soft=softmax):
         n = q.shape[-2]
         i, j = np.arange(n)[:, None], np.arange(n)[None, :]
         allowed = (j >= i) & (j < i + window + extra) if flip else (j <= i) & (j > i - window - extra)
-        scores = q @ np.swapaxes(k, -1, -2) / (np.sqrt(q.shape[-1] if scale != "n" else n) if scale else 1.0)
+        divisor = {"d_k": np.sqrt(q.shape[-1]), "n": np.sqrt(n), None: 1.0}[scale_by]
+        scores = q @ np.swapaxes(k, -1, -2) / divisor
         with np.errstate(all="ignore"):
             if zero_after:
                 weights = soft(scores, axis=-1) * allowed
@@ -56,9 +57,9 @@ def _check_4_1(local_causal_attention, tag: str) -> None:
         w_mistakes = [
             Mistake("no max shift", "softmax without the max shift overflows on large scores: subtract the "
                     "row's max before np.exp", attend(q, k, v, window, soft=naive_softmax)[1]),
-            Mistake("not scaled", "the scores are not divided by sqrt(d_k)", attend(q, k, v, window, scale=False)[1]),
+            Mistake("not scaled", "the scores are not divided by sqrt(d_k)", attend(q, k, v, window, scale_by=None)[1]),
             Mistake("scaled by sqrt(n)", "the scores are divided by sqrt(n), the number of tokens; divide by "
-                    "sqrt(d_k), the width of q and k", attend(q, k, v, window, scale="n")[1]),
+                    "sqrt(d_k), the width of q and k", attend(q, k, v, window, scale_by="n")[1]),
             Mistake("flipped", "the mask is flipped: query i sees the keys after it; it may see keys j <= i",
                     attend(q, k, v, window, flip=True)[1]),
             Mistake("window + 1", "off by one: each query sees window + 1 keys; it may see i - window < j <= i",

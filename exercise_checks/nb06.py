@@ -79,10 +79,10 @@ def _check_6_2(rms_norm, tag: str) -> None:
     ex = Exercise("6.2", "rms_norm")
     rng = probe_rng(tag)
 
-    def rms(a, g, eps, *, centred=False, eps_outside=False, total=False, axis=-1, spread=False):
+    def rms(a, g, eps, *, centred=False, eps_outside=False, total=False, axis=-1, variance=False):
         a = a - a.mean(axis=-1, keepdims=True) if centred else a
         square = (a * a).sum(axis=axis, keepdims=True) if total else (a * a).mean(axis=axis, keepdims=True)
-        if spread:                      # the variance: x's mean taken out of the denominator only
+        if variance:                    # the denominator only: x's mean removed, as layer norm does
             square = a.var(axis=-1, keepdims=True)
         return g * a / (np.sqrt(square) + eps if eps_outside else np.sqrt(square + eps))
 
@@ -107,7 +107,7 @@ def _check_6_2(rms_norm, tag: str) -> None:
             Mistake("whole array", "the mean of squares is over the whole array: average each row's own "
                     "features (axis=-1)", rms(x, gamma, e, axis=None) if x.ndim > 1 else None),
             Mistake("variance", "it divides by the standard deviation (x's mean removed): RMSNorm divides by "
-                    "sqrt(mean(x^2) + eps)", rms(x, gamma, e, spread=True)),
+                    "sqrt(mean(x^2) + eps)", rms(x, gamma, e, variance=True)),
         ]
         if eps is None:
             mistakes.append(Mistake("default eps", "the default eps should be 1e-6", rms(x, gamma, 1e-5)))
